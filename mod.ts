@@ -1,0 +1,67 @@
+/**
+ * EPSANet for Deno: tensors with autograd, layers, optimisers, and the EPSANet / ResNet-50
+ * networks, on a CPU device (GEMMs through OpenBLAS) or CUDA.
+ *
+ * @example
+ * ```ts
+ * import { Adam, F, nn, randn, tidy } from "./mod.ts";
+ *
+ * const model = new nn.Sequential(
+ *   new nn.Conv2d(3, 8, 3, { padding: 1 }),
+ *   new nn.BatchNorm2d(8),
+ *   new nn.ReLU(),
+ *   new nn.AdaptiveAvgPool2d(1),
+ *   new nn.Flatten(),
+ *   new nn.Linear(8, 10),
+ * );
+ * const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
+ * const images = randn([4, 3, 32, 32]);
+ * const loss = tidy(() => {
+ *   const l = F.crossEntropy(model.forward(images), [0, 1, 2, 3]);
+ *   l.backward();
+ *   optimizer.step();
+ *   optimizer.zeroGrad();
+ *   return l.item();
+ * });
+ * console.log(loss);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  arange,
+  empty,
+  full,
+  keep,
+  memory,
+  type MemoryInfo,
+  ones,
+  rand,
+  randn,
+  type RandomOptions,
+  Tensor,
+  tensor,
+  type TensorLike,
+  type TensorOptions,
+  tidy,
+  zeros,
+} from "./nn/tensor.ts";
+export { backward, type GradFn, isGradEnabled, noGrad } from "./nn/autograd.ts";
+export { defaultGenerator, Generator, manualSeed } from "./nn/random.ts";
+export type { Device, DeviceMemory, DType } from "./nn/device.ts";
+export { defaultDevice, resolveDevice, setDefaultDevice } from "./nn/devices.ts";
+export { cpu } from "./nn/cpu/device.ts";
+export * as nn from "./nn/layers.ts";
+export * as F from "./nn/functional.ts";
+export * as init from "./nn/init.ts";
+export {
+  Adam,
+  type AdamOptions,
+  AdamW,
+  Optimizer,
+  type OptimizerState,
+  SGD,
+  type SgdOptions,
+} from "./nn/optim.ts";
+export { CosineAnnealingLR, LrSchedule, StepLR } from "./nn/schedule.ts";

@@ -1,0 +1,225 @@
+/**
+ * Row-major GEMM for the CPU device: `cblas_sgemm` / `cblas_dgemm` of a native BLAS when one opens,
+ * a TypeScript GEMM otherwise.
+ *
+ * The BLAS is looked for at the first GEMM: `EPSANET_BLAS` (a file, a folder list, or `none` to
+ * force the TypeScript path), then `libopenblas.so.0` and friends on the loader path. Debian's
+ * OpenBLAS picks a slow kernel for our VMs' CPU, so when `OPENBLAS_CORETYPE` is unset we choose the
+ * core type from /proc/cpuinfo before the library loads (it reads the variable once, at load).
+ *
+ * @module
+ */
+
+import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_SYMBOLS, CBLAS_TRANS } from "../../ffi/cblas.ts";
+import { hasPermission, LibraryNotFoundError, openLibrary, readEnv } from "../../ffi/load.ts";
+
+/** A CPU buffer. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** Arguments of one row-major GEMM on host arrays, offsets in elements. */
+export interface HostGemm {
+  /** Use Aᵀ (A stored k x m). */
+  transA: boolean;
+  /** Use Bᵀ (B stored n x k). */
+  transB: boolean;
+  /** Rows of C. */
+  m: number;
+  /** Columns of C. */
+  n: number;
+  /** Inner dimension. */
+  k: number;
+  /** Product scale. */
+  alpha: number;
+  /** Left matrix. */
+  a: FloatArray;
+  /** Offset of A's first element. */
+  aOffset: number;
+  /** Right matrix. */
+  b: FloatArray;
+  /** Offset of B's first element. */
+  bOffset: number;
+  /** Scale of the existing C; 0 means C is not read. */
+  beta: number;
+  /** Output. */
+  c: FloatArray;
+  /** Offset of C's first element. */
+  cOffset: number;
+}
+
+type Cblas = Deno.DynamicLibrary<typeof CBLAS_SYMBOLS>["symbols"];
+
+/** What the CPU GEMM runs on. */
+export interface BlasInfo {
+  /** `"blas"` when a native library is used, `"typescript"` otherwise. */
+  kind: "blas" | "typescript";
+  /** Library path, config and core, or why the TypeScript path is used. */
+  detail: string;
+}
+
+let blas: Cblas | null | undefined;
+let info: BlasInfo = { kind: "typescript", detail: "not loaded yet" };
+
+const BLAS_SPEC = {
+  label: "A CBLAS library (OpenBLAS)",
+  envVar: "EPSANET_BLAS",
+  sonames: ["libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"],
+  dirs: [
+    "/usr/lib/x86_64-linux-gnu/openblas-pthread",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/opt/homebrew/opt/openblas/lib",
+    "/usr/local/opt/openblas/lib",
+  ],
+  installHint: "Install it (Debian: apt-get install libopenblas0-pthread)",
+};
+
+/**
+ * Loads the BLAS once (idempotent) and reports what GEMMs will run on.
+ *
+ * @returns The backend in use.
+ * @example
+ * ```ts
+ * import { blasInfo } from "./gemm.ts";
+ * console.log(blasInfo().kind); // "blas" with --allow-ffi and OpenBLAS installed
+ * ```
+ */
+export function blasInfo(): BlasInfo {
+  loadBlas();
+  return info;
+}
+
+function loadBlas(): Cblas | null {
+  if (blas !== undefined) return blas;
+  blas = null;
+  const override = readEnv("EPSANET_BLAS");
+  if (override === "none") {
+    info = { kind: "typescript", detail: "EPSANET_BLAS=none" };
+    return blas;
+  }
+  if (!hasPermission("ffi")) {
+    info = { kind: "typescript", detail: "no --allow-ffi permission" };
+    console.warn(
+      "epsanet: no --allow-ffi permission, so GEMMs run in TypeScript (slow); " +
+        "run with --allow-ffi --allow-env --allow-read to use OpenBLAS",
+    );
+    return blas;
+  }
+  chooseOpenBlasCore();
+  try {
+    const { library, path } = openLibrary(BLAS_SPEC, CBLAS_SYMBOLS);
+    blas = library.symbols;
+    info = { kind: "blas", detail: `${path}${openBlasDetail(blas)}` };
+  } catch (error) {
+    if (!(error instanceof LibraryNotFoundError)) throw error;
+    info = { kind: "typescript", detail: "no BLAS found" };
+    console.warn(`epsanet: ${error.message}; GEMMs run in TypeScript (slow)`);
+  }
+  return blas;
+}
+
+/** Sets OPENBLAS_CORETYPE from the CPU's flags when the user has not chosen one. */
+function chooseOpenBlasCore(): void {
+  if (!hasPermission("env") || Deno.env.get("OPENBLAS_CORETYPE")) return;
+  let flags = "";
+  try {
+    flags = Deno.readTextFileSync("/proc/cpuinfo").match(/^flags\s*:(.*)$/m)?.[1] ?? "";
+  } catch {
+    return;
+  }
+  const has = (flag: string) => new RegExp(`\\b${flag}\\b`).test(flags);
+  if (has("avx512f") && has("avx512bw") && has("avx512vl")) {
+    Deno.env.set("OPENBLAS_CORETYPE", "SkylakeX");
+  } else if (has("avx2") && has("fma")) Deno.env.set("OPENBLAS_CORETYPE", "Haswell");
+}
+
+function openBlasDetail(lib: Cblas): string {
+  const read = (p: Deno.PointerValue) => (p ? Deno.UnsafePointerView.getCString(p) : "");
+  const config = lib.openblas_get_config ? read(lib.openblas_get_config()) : "";
+  const core = lib.openblas_get_corename ? read(lib.openblas_get_corename()) : "";
+  const threads = lib.openblas_get_num_threads ? lib.openblas_get_num_threads() : 0;
+  const parts = [config, core && `core ${core}`, threads && `${threads} threads`].filter(Boolean);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+
+/**
+ * One row-major GEMM on host arrays, through the BLAS when loaded.
+ *
+ * @param g The operands.
+ * @example
+ * ```ts
+ * import { gemm } from "./gemm.ts";
+ * const c = new Float32Array(1);
+ * gemm({ transA: false, transB: false, m: 1, n: 1, k: 2, alpha: 1, a: new Float32Array([1, 2]),
+ *   aOffset: 0, b: new Float32Array([3, 4]), bOffset: 0, beta: 0, c, cOffset: 0 });
+ * // c[0] === 11
+ * ```
+ */
+export function gemm(g: HostGemm): void {
+  if (g.m === 0 || g.n === 0) return;
+  const lib = loadBlas();
+  if (lib === null || g.k === 0) {
+    gemmTypeScript(g);
+    return;
+  }
+  blasGemm(lib, g);
+}
+
+function blasGemm(lib: Cblas, g: HostGemm): void {
+  const lda = g.transA ? g.m : g.k;
+  const ldb = g.transB ? g.k : g.n;
+  const ta = g.transA ? CBLAS_TRANS : CBLAS_NO_TRANS;
+  const tb = g.transB ? CBLAS_TRANS : CBLAS_NO_TRANS;
+  const a = g.aOffset ? g.a.subarray(g.aOffset) : g.a;
+  const b = g.bOffset ? g.b.subarray(g.bOffset) : g.b;
+  const c = g.cOffset ? g.c.subarray(g.cOffset) : g.c;
+  if (g.c instanceof Float32Array) {
+    lib.cblas_sgemm(CBLAS_ROW_MAJOR, ta, tb, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, c, g.n);
+  } else {
+    lib.cblas_dgemm(CBLAS_ROW_MAJOR, ta, tb, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, c, g.n);
+  }
+}
+
+/**
+ * The TypeScript GEMM (used without a BLAS; exported so tests can compare both paths).
+ *
+ * @param g The operands.
+ * @example
+ * ```ts
+ * import { gemmTypeScript } from "./gemm.ts";
+ * const c = new Float32Array(1);
+ * gemmTypeScript({ transA: false, transB: true, m: 1, n: 1, k: 2, alpha: 1, a: new Float32Array([1, 2]),
+ *   aOffset: 0, b: new Float32Array([3, 4]), bOffset: 0, beta: 0, c, cOffset: 0 });
+ * ```
+ */
+export function gemmTypeScript(g: HostGemm): void {
+  const { m, n, k, alpha, beta, c, cOffset } = g;
+  for (let i = 0; i < m; i++) {
+    const row = cOffset + i * n;
+    if (beta === 0) c.fill(0, row, row + n);
+    else if (beta !== 1) { for (let j = 0; j < n; j++) c[row + j] *= beta; }
+  }
+  if (k === 0 || alpha === 0) return;
+  // Make B row-major (k x n) so the inner loop runs over contiguous memory.
+  let b = g.b;
+  let bOffset = g.bOffset;
+  if (g.transB) {
+    const packed = new (c.constructor as Float32ArrayConstructor)(k * n);
+    for (let j = 0; j < n; j++) {
+      const src = g.bOffset + j * k;
+      for (let p = 0; p < k; p++) packed[p * n + j] = g.b[src + p];
+    }
+    b = packed;
+    bOffset = 0;
+  }
+  const a = g.a;
+  for (let i = 0; i < m; i++) {
+    const row = cOffset + i * n;
+    for (let p = 0; p < k; p++) {
+      const aip = alpha * (g.transA ? a[g.aOffset + p * m + i] : a[g.aOffset + i * k + p]);
+      if (aip === 0) continue;
+      const bRow = bOffset + p * n;
+      for (let j = 0; j < n; j++) c[row + j] += aip * b[bRow + j];
+    }
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * CPU kernels that move or reduce data without arithmetic per element beyond a sum: sumTo,
+ * permute and block copies (concat / narrow).
+ *
+ * @module
+ */
+
+import type { BlockCopy } from "../device.ts";
+import type { FloatArray } from "./gemm.ts";
+
+/**
+ * Sums `x` down to `outShape` (same rank; reduced dims have size 1). Accumulates in float64.
+ *
+ * @param x Input.
+ * @param xShape Its shape.
+ * @param out Output, overwritten.
+ * @param outShape Target shape.
+ * @example
+ * ```ts
+ * import { sumTo } from "./layout.ts";
+ * const out = new Float32Array(2);
+ * sumTo(new Float32Array([1, 2, 3, 4]), [2, 2], out, [1, 2]); // out = [4, 6]
+ * ```
+ */
+export function sumTo(
+  x: FloatArray,
+  xShape: readonly number[],
+  out: FloatArray,
+  outShape: readonly number[],
+): void {
+  // Collapse into alternating runs of kept / reduced dims.
+  const sizes: number[] = [];
+  const reduced: boolean[] = [];
+  for (let i = 0; i < xShape.length; i++) {
+    if (xShape[i] === 1) continue;
+    const r = outShape[i] === 1;
+    const last = sizes.length - 1;
+    if (last >= 0 && reduced[last] === r) sizes[last] *= xShape[i];
+    else {
+      sizes.push(xShape[i]);
+      reduced.push(r);
+    }
+  }
+  out.fill(0);
+  if (sizes.length === 0) {
+    out[0] = x[0];
+    return;
+  }
+  // Output strides over the collapsed dims (0 where reduced).
+  const outStrides = new Array<number>(sizes.length);
+  let s = 1;
+  for (let d = sizes.length - 1; d >= 0; d--) {
+    outStrides[d] = reduced[d] ? 0 : s;
+    if (!reduced[d]) s *= sizes[d];
+  }
+  const rank = sizes.length;
+  const inner = sizes[rank - 1];
+  const innerReduced = reduced[rank - 1];
+  const outer = x.length / inner;
+  const counter = new Array<number>(rank).fill(0);
+  let oo = 0;
+  let xo = 0;
+  for (let row = 0; row < outer; row++) {
+    if (innerReduced) {
+      let acc = 0;
+      for (let i = 0; i < inner; i++) acc += x[xo + i];
+      out[oo] += acc;
+    } else {
+      for (let i = 0; i < inner; i++) out[oo + i] += x[xo + i];
+    }
+    xo += inner;
+    for (let d = rank - 2; d >= 0; d--) {
+      oo += outStrides[d];
+      if (++counter[d] < sizes[d]) break;
+      oo -= outStrides[d] * sizes[d];
+      counter[d] = 0;
+    }
+  }
+}
+
+/**
+ * `y = x.permute(perm)`, copied.
+ *
+ * @param x Input.
+ * @param shape Shape of `x`.
+ * @param perm Output dim i is input dim `perm[i]`.
+ * @param y Output.
+ * @example
+ * ```ts
+ * import { permute } from "./layout.ts";
+ * const y = new Float32Array(6);
+ * permute(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], [1, 0], y); // y = [1, 4, 2, 5, 3, 6]
+ * ```
+ */
+export function permute(
+  x: FloatArray,
+  shape: readonly number[],
+  perm: readonly number[],
+  y: FloatArray,
+): void {
+  const rank = shape.length;
+  if (rank === 0) {
+    y[0] = x[0];
+    return;
+  }
+  const inStrides = new Array<number>(rank);
+  let s = 1;
+  for (let d = rank - 1; d >= 0; d--) {
+    inStrides[d] = s;
+    s *= shape[d];
+  }
+  const outSizes = perm.map((p) => shape[p]);
+  const strides = perm.map((p) => inStrides[p]);
+  const inner = outSizes[rank - 1];
+  const innerStride = strides[rank - 1];
+  const outer = y.length / Math.max(inner, 1);
+  const counter = new Array<number>(rank).fill(0);
+  let xo = 0;
+  let yo = 0;
+  for (let row = 0; row < outer; row++) {
+    for (let i = 0; i < inner; i++) y[yo + i] = x[xo + i * innerStride];
+    yo += inner;
+    for (let d = rank - 2; d >= 0; d--) {
+      xo += strides[d];
+      if (++counter[d] < outSizes[d]) break;
+      xo -= strides[d] * outSizes[d];
+      counter[d] = 0;
+    }
+  }
+}
+
+/**
+ * Copies `src[o, srcStart + i, :]` to `dst[o, dstStart + i, :]` for every outer index o and
+ * `i < length`: the kernel behind concat, narrow and their gradients.
+ *
+ * @param src Source.
+ * @param dst Destination.
+ * @param c The block geometry.
+ * @example
+ * ```ts
+ * import { copyBlocks } from "./layout.ts";
+ * const dst = new Float32Array(4);
+ * copyBlocks(new Float32Array([1, 2]), dst,
+ *   { outer: 2, inner: 1, srcAxis: 1, dstAxis: 2, srcStart: 0, dstStart: 1, length: 1 }); // [0, 1, 0, 2]
+ * ```
+ */
+export function copyBlocks(src: FloatArray, dst: FloatArray, c: BlockCopy): void {
+  const block = c.length * c.inner;
+  const srcRow = c.srcAxis * c.inner;
+  const dstRow = c.dstAxis * c.inner;
+  let so = c.srcStart * c.inner;
+  let d = c.dstStart * c.inner;
+  for (let o = 0; o < c.outer; o++, so += srcRow, d += dstRow) {
+    if (block >= 64) dst.set(src.subarray(so, so + block), d);
+    else for (let i = 0; i < block; i++) dst[d + i] = src[so + i];
+  }
+}

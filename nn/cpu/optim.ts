@@ -1,0 +1,88 @@
+/**
+ * CPU optimiser updates (in place), following PyTorch's single-tensor SGD and Adam.
+ *
+ * @module
+ */
+
+import type { AdamArgs, SgdArgs } from "../device.ts";
+import type { FloatArray } from "./gemm.ts";
+
+/**
+ * One SGD step: `d = g + wd*p`; momentum `buf = m*buf + (1-dampening)*d` (buf = d on the first
+ * step); Nesterov uses `d + m*buf`; `p -= lr * d`.
+ *
+ * @param param Parameter (updated).
+ * @param grad Its gradient.
+ * @param buf Momentum buffer (updated) or null when momentum is 0.
+ * @param a Hyper-parameters.
+ * @example
+ * ```ts
+ * import { sgdUpdate } from "./optim.ts";
+ * const p = new Float32Array([1]);
+ * sgdUpdate(p, new Float32Array([2]), null,
+ *   { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true }); // p = [0.8]
+ * ```
+ */
+export function sgdUpdate(
+  param: FloatArray,
+  grad: FloatArray,
+  buf: FloatArray | null,
+  a: SgdArgs,
+): void {
+  const { lr, momentum, dampening, weightDecay, nesterov, firstStep } = a;
+  const n = param.length;
+  for (let i = 0; i < n; i++) {
+    let d = grad[i];
+    if (weightDecay !== 0) d += weightDecay * param[i];
+    if (buf !== null && momentum !== 0) {
+      const b = firstStep ? d : momentum * buf[i] + (1 - dampening) * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    param[i] -= lr * d;
+  }
+}
+
+/**
+ * One Adam (or AdamW) step with bias correction, as PyTorch computes it:
+ * `m += (1-b1)(g-m)`, `v = b2 v + (1-b2) g²`,
+ * `p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)`.
+ *
+ * @param param Parameter (updated).
+ * @param grad Its gradient.
+ * @param m First moment (updated).
+ * @param v Second moment (updated).
+ * @param a Hyper-parameters.
+ * @example
+ * ```ts
+ * import { adamUpdate } from "./optim.ts";
+ * const p = new Float32Array([1]);
+ * adamUpdate(p, new Float32Array([1]), new Float32Array(1), new Float32Array(1),
+ *   { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 });
+ * // p ≈ [0.9]
+ * ```
+ */
+export function adamUpdate(
+  param: FloatArray,
+  grad: FloatArray,
+  m: FloatArray,
+  v: FloatArray,
+  a: AdamArgs,
+): void {
+  const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = a;
+  const stepSize = lr / (1 - Math.pow(beta1, step));
+  const sqrtCorrection2 = Math.sqrt(1 - Math.pow(beta2, step));
+  const decay = decoupled ? 1 - lr * weightDecay : 1;
+  const l2 = decoupled ? 0 : weightDecay;
+  const n = param.length;
+  for (let i = 0; i < n; i++) {
+    let p = param[i] * decay;
+    const g = l2 !== 0 ? grad[i] + l2 * param[i] : grad[i];
+    const mi = m[i] + (1 - beta1) * (g - m[i]);
+    const vi = beta2 * v[i] + (1 - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    p -= (stepSize * mi) / (Math.sqrt(vi) / sqrtCorrection2 + eps);
+    param[i] = p;
+  }
+}

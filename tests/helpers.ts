@@ -1,0 +1,171 @@
+/**
+ * Test helpers: closeness assertions, finite-difference gradient checks, permission-aware tests.
+ *
+ * @module
+ */
+
+import { AssertionError } from "node:assert";
+import { noGrad } from "../nn/autograd.ts";
+import { Generator } from "../nn/random.ts";
+import { randn, type Tensor, tidy } from "../nn/tensor.ts";
+
+/** Tolerances: |a - e| <= atol + rtol * |e|. */
+export interface Tolerance {
+  rtol?: number;
+  atol?: number;
+}
+
+/**
+ * Asserts element-wise closeness; the message names the first bad index.
+ *
+ * @param actual Values to check.
+ * @param expected Reference values.
+ * @param tol Tolerances (default rtol 1e-5, atol 1e-6).
+ * @param label Context for the message.
+ */
+export function assertClose(
+  actual: ArrayLike<number> | Tensor,
+  expected: ArrayLike<number> | Tensor,
+  tol: Tolerance = {},
+  label = "values",
+): void {
+  const a = "toFloat64Array" in actual ? actual.toFloat64Array() : actual;
+  const e = "toFloat64Array" in expected ? expected.toFloat64Array() : expected;
+  const rtol = tol.rtol ?? 1e-5;
+  const atol = tol.atol ?? 1e-6;
+  if (a.length !== e.length) {
+    throw new AssertionError({ message: `${label}: length ${a.length} != ${e.length}` });
+  }
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < a.length; i++) {
+    const excess = Math.abs(a[i] - e[i]) - (atol + rtol * Math.abs(e[i]));
+    if (excess > worstExcess || Number.isNaN(a[i]) !== Number.isNaN(e[i])) {
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+      worst = i;
+    }
+  }
+  if (worst >= 0) {
+    throw new AssertionError({
+      message: `${label}: index ${worst} is ${a[worst]}, expected ${e[worst]} (rtol ${rtol}, atol ${atol})`,
+    });
+  }
+}
+
+/**
+ * Checks the gradients of `fn` at float64 `inputs` against central finite differences of
+ * `sum(fn(inputs) * w)` for a fixed random `w`.
+ *
+ * @param fn The function under test.
+ * @param inputs float64 leaves with requiresGrad.
+ * @param tol Tolerances (default rtol 1e-4, atol 1e-6).
+ * @param eps Step (default 1e-6).
+ */
+export function gradcheck(
+  fn: (...inputs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  tol: Tolerance = {},
+  eps = 1e-6,
+): void {
+  tidy(() => {
+    for (const x of inputs) {
+      if (x.dtype !== "float64") throw new Error("gradcheck: use float64 inputs");
+      x.grad?.dispose();
+      x.grad = null;
+    }
+    const out = fn(...inputs);
+    const weights = randn(out.shape, { dtype: "float64", generator: new Generator(7) });
+    const w = weights.toFloat64Array();
+    out.mul(weights).sum().backward();
+    const objective = (): number =>
+      noGrad(() =>
+        tidy(() => {
+          const values = fn(...inputs).toFloat64Array();
+          let s = 0;
+          for (let i = 0; i < values.length; i++) s += values[i] * w[i];
+          return s;
+        })
+      );
+    inputs.forEach((x, k) => {
+      const analytic = x.grad ? x.grad.toFloat64Array() : new Float64Array(x.size);
+      const values = x.toFloat64Array();
+      const numeric = new Float64Array(x.size);
+      for (let i = 0; i < x.size; i++) {
+        const saved = values[i];
+        values[i] = saved + eps;
+        x.device.write(x.buffer, values);
+        const plus = objective();
+        values[i] = saved - eps;
+        x.device.write(x.buffer, values);
+        const minus = objective();
+        values[i] = saved;
+        x.device.write(x.buffer, values);
+        numeric[i] = (plus - minus) / (2 * eps);
+      }
+      assertClose(
+        analytic,
+        numeric,
+        { rtol: tol.rtol ?? 1e-4, atol: tol.atol ?? 1e-6 },
+        `gradient of input ${k}`,
+      );
+    });
+  });
+}
+
+/**
+ * Random float64 leaf for gradchecks.
+ *
+ * @param shape Dimensions.
+ * @param seed Generator seed.
+ */
+export function leaf64(shape: number[], seed = 1): Tensor {
+  return randn(shape, { dtype: "float64", requiresGrad: true, generator: new Generator(seed) });
+}
+
+/**
+ * Whether every permission is granted.
+ *
+ * @param names Permissions.
+ */
+export function granted(...names: ("ffi" | "env" | "read" | "write" | "run" | "net")[]): boolean {
+  return names.every((name) => Deno.permissions.querySync({ name }).state === "granted");
+}
+
+/**
+ * Registers a test that needs permissions; without them it is ignored and its name says why.
+ *
+ * @param name Test name.
+ * @param permissions Needed permissions.
+ * @param fn The test.
+ */
+export function testWith(
+  name: string,
+  permissions: ("ffi" | "env" | "read" | "write" | "run" | "net")[],
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): void {
+  const ok = granted(...permissions);
+  Deno.test({
+    name: ok ? name : `${name} (skipped: needs --allow-${permissions.join(" --allow-")})`,
+    ignore: !ok,
+    fn,
+  });
+}
+
+/**
+ * Asserts that `fn` throws an Error whose message matches `pattern`.
+ *
+ * @param fn Code expected to throw.
+ * @param pattern Expected message.
+ */
+export function assertThrows(fn: () => unknown, pattern: RegExp): void {
+  try {
+    fn();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!pattern.test(message)) {
+      throw new AssertionError({ message: `Expected an error matching ${pattern}, got: ${message}` });
+    }
+    return;
+  }
+  throw new AssertionError({ message: `Expected an error matching ${pattern}, but nothing was thrown` });
+}
