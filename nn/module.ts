@@ -213,15 +213,18 @@ export abstract class Module {
     if (problems.length) {
       throw new Error(`loadStateDict(${this.constructor.name}): ${problems.join("; ")}`);
     }
+    // Read every source before writing anything, so a bad source cannot leave a half-loaded model.
+    const staged: [Tensor, Float32Array | Float64Array][] = [];
     for (const [key, target] of Object.entries(own)) {
       const source = dict[key];
       if (!source) continue;
       const values = source.device.read(source.buffer);
-      target.device.write(
-        target.buffer,
+      staged.push([
+        target,
         target.dtype === "float64" ? Float64Array.from(values) : Float32Array.from(values),
-      );
+      ]);
     }
+    for (const [target, values] of staged) target.device.write(target.buffer, values);
     this.afterLoad();
     return { missingKeys, unexpectedKeys };
   }
@@ -232,14 +235,18 @@ export abstract class Module {
   }
 
   /**
-   * Moves every parameter and buffer to `device` in place (references stay valid).
+   * Moves every parameter and buffer to a device, or casts them to a dtype, in place (references
+   * held by optimisers and users stay valid).
    *
-   * @param device A device or spec.
+   * @param target A device, a device spec (`"cpu"`, `"cuda"`) or a dtype (`"float64"`).
    * @returns this.
    */
-  to(device: Device | string): this {
-    const target = resolveDevice(device);
-    for (const t of Object.values(this.stateDict())) t.moveTo(target);
+  to(target: Device | string): this {
+    const isDtype = target === "float32" || target === "float64";
+    for (const t of Object.values(this.stateDict())) {
+      if (isDtype) t.moveTo(t.device, target);
+      else t.moveTo(resolveDevice(target));
+    }
     return this;
   }
 

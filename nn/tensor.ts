@@ -99,8 +99,6 @@ export type TensorLike = number | readonly TensorLike[] | ArrayLike<number>;
 export class Tensor {
   /** Dimensions, outermost first. */
   readonly shape: readonly number[];
-  /** Element type. */
-  readonly dtype: DType;
   /** Whether `backward()` computes a gradient for this tensor. */
   requiresGrad = false;
   /** The accumulated gradient of a leaf, after `backward()`. */
@@ -118,11 +116,15 @@ export class Tensor {
    */
   constructor(shape: readonly number[], storage: Storage) {
     this.shape = Object.freeze([...shape]);
-    this.dtype = storage.dtype;
     this.#storage = storage;
     countLive(storage.device, 1);
     finalizer.register(this, { storage }, this);
     scopes[scopes.length - 1]?.add(this);
+  }
+
+  /** Element type. */
+  get dtype(): DType {
+    return this.#storage.dtype;
   }
 
   /** The device holding the data. */
@@ -181,21 +183,22 @@ export class Tensor {
   }
 
   /**
-   * Moves this tensor's data to another device in place (same object, new storage). Used by
-   * `Module.to()` so that optimisers and user references stay valid.
+   * Moves this tensor's data to another device and/or dtype in place (same object, new storage).
+   * Used by `Module.to()` so that optimisers and user references stay valid.
    *
    * @param device Target device.
+   * @param dtype Target dtype (default: unchanged).
    */
-  moveTo(device: Device): void {
-    if (device === this.device) return;
-    const moved = copyToDevice(this, device);
+  moveTo(device: Device, dtype: DType = this.dtype): void {
+    if (device === this.device && dtype === this.dtype) return;
+    const moved = copyToDevice(this, device, dtype);
     finalizer.unregister(this);
     this.#storage.release();
     countLive(this.#storage.device, -1);
     this.#storage = moved;
     countLive(device, 1);
     finalizer.register(this, { storage: moved }, this);
-    this.grad?.moveTo(device);
+    this.grad?.moveTo(device, dtype);
   }
 
   /** Copies the values to a new Float32Array (waits for the device). */
@@ -453,13 +456,14 @@ export class Tensor {
   }
 }
 
-/** Copies a tensor's values into a new storage on `device`. */
-function copyToDevice(t: Tensor, device: Device): Storage {
-  if (!device.dtypes.includes(t.dtype)) {
-    throw new Error(`${device.name} does not support ${t.dtype}; convert with .to("float32") first`);
+/** Copies a tensor's values into a new storage on `device` with `dtype`. */
+function copyToDevice(t: Tensor, device: Device, dtype: DType): Storage {
+  if (!device.dtypes.includes(dtype)) {
+    throw new Error(`${device.name} does not support ${dtype}; convert with .to("float32") first`);
   }
-  const storage = new Storage(device, t.dtype, t.size, device.alloc(t.size, t.dtype));
-  device.write(storage.buffer!, t.device.read(t.buffer));
+  const storage = new Storage(device, dtype, t.size, device.alloc(t.size, dtype));
+  const values = t.device.read(t.buffer);
+  device.write(storage.buffer!, dtype === "float64" ? Float64Array.from(values) : Float32Array.from(values));
   return storage;
 }
 

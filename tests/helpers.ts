@@ -128,7 +128,10 @@ export function leaf64(shape: number[], seed = 1): Tensor {
  * @param names Permissions.
  */
 export function granted(...names: ("ffi" | "env" | "read" | "write" | "run" | "net")[]): boolean {
-  return names.every((name) => Deno.permissions.querySync({ name }).state === "granted");
+  // Tests only need the loopback host; `deno task test` grants just that.
+  return names.every((name) =>
+    Deno.permissions.querySync(name === "net" ? { name, host: "127.0.0.1" } : { name }).state === "granted"
+  );
 }
 
 /**
@@ -168,4 +171,45 @@ export function assertThrows(fn: () => unknown, pattern: RegExp): void {
     return;
   }
   throw new AssertionError({ message: `Expected an error matching ${pattern}, but nothing was thrown` });
+}
+
+/**
+ * Checks all parameter gradients of `loss` at once along a random direction v:
+ * (L(θ + εv) - L(θ - εv)) / 2ε ≈ ∇L · v. Parameters must be float64.
+ *
+ * @param params The parameters.
+ * @param loss Computes a scalar from the current parameter values.
+ * @param tol Relative tolerance (default 1e-6).
+ * @param eps Step (default 1e-6).
+ */
+export function directionalGradcheck(params: Tensor[], loss: () => Tensor, tol = 1e-6, eps = 1e-6): void {
+  tidy(() => {
+    for (const p of params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+    loss().backward();
+    const g = new Generator(11);
+    const directions = params.map((p) => Float64Array.from({ length: p.size }, () => g.normal()));
+    let analytic = 0;
+    params.forEach((p, i) => {
+      const grad = p.grad?.toFloat64Array() ?? new Float64Array(p.size);
+      for (let j = 0; j < p.size; j++) analytic += grad[j] * directions[i][j];
+    });
+    const originals = params.map((p) => p.toFloat64Array());
+    const shifted = (sign: number): number => {
+      params.forEach((p, i) =>
+        p.device.write(p.buffer, originals[i].map((v, j) => v + sign * eps * directions[i][j]))
+      );
+      return noGrad(() => tidy(() => loss().item()));
+    };
+    const numeric = (shifted(1) - shifted(-1)) / (2 * eps);
+    params.forEach((p, i) => p.device.write(p.buffer, originals[i]));
+    const scale = Math.max(Math.abs(analytic), Math.abs(numeric), 1e-12);
+    if (Math.abs(analytic - numeric) / scale > tol) {
+      throw new AssertionError({
+        message: `directional derivative: backward ${analytic}, finite differences ${numeric}`,
+      });
+    }
+  });
 }

@@ -44,36 +44,111 @@ export function releaseConvScratch(): void {
   scratch.clear();
 }
 
+/**
+ * Kernel rows / columns that touch the image for at least one output position. On small feature
+ * maps with large kernels (9x9 on 2x2) most taps only ever read padding; skipping them removes
+ * exact zeros from every sum, so results are unchanged.
+ */
+function liveTaps(
+  kernel: number,
+  out: number,
+  stride: number,
+  pad: number,
+  dilation: number,
+  size: number,
+): number[] {
+  const live: number[] = [];
+  for (let k = 0; k < kernel; k++) {
+    const first = k * dilation - pad; // input index at output 0
+    const last = first + (out - 1) * stride;
+    if (last >= 0 && first < size) {
+      // Some output lands inside [0, size) when the stride does not skip over the image.
+      for (let o = 0; o < out; o++) {
+        const i = first + o * stride;
+        if (i >= 0 && i < size) {
+          live.push(k);
+          break;
+        }
+      }
+    }
+  }
+  return live;
+}
+
+/** Which taps a convolution needs: all of them, or the live rows x columns. */
+interface Taps {
+  rows: number[];
+  cols: number[];
+  /** Every tap is live: weights are used in place. */
+  all: boolean;
+}
+
+function tapsOf(g: Conv2dGeometry): Taps {
+  const rows = liveTaps(g.kernelH, g.outHeight, g.strideH, g.padH, g.dilationH, g.inHeight);
+  const cols = liveTaps(g.kernelW, g.outWidth, g.strideW, g.padW, g.dilationW, g.inWidth);
+  return { rows, cols, all: rows.length === g.kernelH && cols.length === g.kernelW };
+}
+
+/** Copies the live taps of w (K, Cg, kh, kw) into (K, Cg, rows, cols). */
+function packWeights(g: Conv2dGeometry, taps: Taps, w: FloatArray, packed: FloatArray): void {
+  const perOut = g.inChannels / g.groups;
+  const kk = g.kernelH * g.kernelW;
+  let d = 0;
+  for (let o = 0; o < g.outChannels * perOut; o++) {
+    const base = o * kk;
+    for (const r of taps.rows) for (const c of taps.cols) packed[d++] = w[base + r * g.kernelW + c];
+  }
+}
+
+/** Inverse of {@linkcode packWeights}; dead taps get zero gradient. */
+function unpackWeights(g: Conv2dGeometry, taps: Taps, packed: FloatArray, w: FloatArray): void {
+  const perOut = g.inChannels / g.groups;
+  const kk = g.kernelH * g.kernelW;
+  w.fill(0);
+  let d = 0;
+  for (let o = 0; o < g.outChannels * perOut; o++) {
+    const base = o * kk;
+    for (const r of taps.rows) for (const c of taps.cols) w[base + r * g.kernelW + c] = packed[d++];
+  }
+}
+
 function isPointwise(g: Conv2dGeometry): boolean {
   return g.kernelH === 1 && g.kernelW === 1 && g.strideH === 1 && g.strideW === 1 &&
     g.padH === 0 && g.padW === 0;
 }
 
-/** Samples per chunk. */
-function chunkSize(g: Conv2dGeometry): number {
+/** Samples per chunk, given the column matrix's row count. */
+function chunkSize(g: Conv2dGeometry, rows: number): number {
   const spatial = g.outHeight * g.outWidth;
-  const rows = g.inChannels * g.kernelH * g.kernelW;
   let nb = Math.min(g.batch, Math.max(1, Math.ceil(TARGET_COLUMNS / spatial)));
   while (nb > 1 && rows * nb * spatial > MAX_COLUMN_ELEMENTS) nb--;
   return nb;
 }
 
-/** Unfolds samples [n0, n0 + nc) of x into cols (C*kh*kw, nc*Ho*Wo). */
-function im2col(g: Conv2dGeometry, x: FloatArray, n0: number, nc: number, cols: FloatArray): void {
+/** Unfolds samples [n0, n0 + nc) of x into cols (C*taps, nc*Ho*Wo). */
+function im2col(
+  g: Conv2dGeometry,
+  taps: Taps,
+  x: FloatArray,
+  n0: number,
+  nc: number,
+  cols: FloatArray,
+): void {
   const { inChannels: C, inHeight: H, inWidth: W, outHeight: Ho, outWidth: Wo } = g;
-  const { kernelH: kh, kernelW: kw, strideH: sh, strideW: sw } = g;
+  const { strideH: sh, strideW: sw } = g;
   const spatial = Ho * Wo;
   const width = nc * spatial;
   const imageSize = C * H * W;
+  let row = 0;
   for (let c = 0; c < C; c++) {
-    for (let ki = 0; ki < kh; ki++) {
+    for (const ki of taps.rows) {
       const rowOffsetH = ki * g.dilationH - g.padH;
-      for (let kj = 0; kj < kw; kj++) {
+      for (const kj of taps.cols) {
         const off = kj * g.dilationW - g.padW;
         // Output columns whose input column lies inside the image.
         const owStart = Math.min(Wo, Math.max(0, Math.ceil(-off / sw)));
         const owEnd = Math.max(owStart, Math.min(Wo, Math.ceil((W - off) / sw)));
-        const rowBase = ((c * kh + ki) * kw + kj) * width;
+        const rowBase = row++ * width;
         for (let n = 0; n < nc; n++) {
           const plane = (n0 + n) * imageSize + c * H * W;
           let dst = rowBase + n * spatial;
@@ -98,21 +173,29 @@ function im2col(g: Conv2dGeometry, x: FloatArray, n0: number, nc: number, cols: 
   }
 }
 
-/** Adds cols (C*kh*kw, nc*Ho*Wo) back into samples [n0, n0 + nc) of dx. */
-function col2im(g: Conv2dGeometry, cols: FloatArray, n0: number, nc: number, dx: FloatArray): void {
+/** Adds cols (C*taps, nc*Ho*Wo) back into samples [n0, n0 + nc) of dx. */
+function col2im(
+  g: Conv2dGeometry,
+  taps: Taps,
+  cols: FloatArray,
+  n0: number,
+  nc: number,
+  dx: FloatArray,
+): void {
   const { inChannels: C, inHeight: H, inWidth: W, outHeight: Ho, outWidth: Wo } = g;
-  const { kernelH: kh, kernelW: kw, strideH: sh, strideW: sw } = g;
+  const { strideH: sh, strideW: sw } = g;
   const spatial = Ho * Wo;
   const width = nc * spatial;
   const imageSize = C * H * W;
+  let row = 0;
   for (let c = 0; c < C; c++) {
-    for (let ki = 0; ki < kh; ki++) {
+    for (const ki of taps.rows) {
       const rowOffsetH = ki * g.dilationH - g.padH;
-      for (let kj = 0; kj < kw; kj++) {
+      for (const kj of taps.cols) {
         const off = kj * g.dilationW - g.padW;
         const owStart = Math.min(Wo, Math.max(0, Math.ceil(-off / sw)));
         const owEnd = Math.max(owStart, Math.min(Wo, Math.ceil((W - off) / sw)));
-        const rowBase = ((c * kh + ki) * kw + kj) * width;
+        const rowBase = row++ * width;
         for (let n = 0; n < nc; n++) {
           const plane = (n0 + n) * imageSize + c * H * W;
           let src = rowBase + n * spatial;
@@ -172,6 +255,64 @@ function scatterChunk(
   }
 }
 
+/** Per-call layout of a convolution: live taps, rows per group, chunking. */
+interface Plan {
+  taps: Taps;
+  /** Rows of the column matrix per group: Cg * live taps. */
+  rows: number;
+  /** Output channels per group. */
+  kg: number;
+  /** Output pixels per sample. */
+  spatial: number;
+  /** Samples per chunk. */
+  nb: number;
+  /** 1x1, stride 1, no padding: the input is its own column matrix. */
+  pointwise: boolean;
+}
+
+function planOf(g: Conv2dGeometry): Plan {
+  const taps = tapsOf(g);
+  const rows = (g.inChannels / g.groups) * taps.rows.length * taps.cols.length;
+  return {
+    taps,
+    rows,
+    kg: g.outChannels / g.groups,
+    spatial: g.outHeight * g.outWidth,
+    nb: chunkSize(g, rows * g.groups),
+    pointwise: isPointwise(g),
+  };
+}
+
+/** The weights as (K, rows): w itself, or its live taps packed into scratch. */
+function weightMatrix(g: Conv2dGeometry, plan: Plan, w: FloatArray): FloatArray {
+  if (plan.taps.all) return w;
+  const packed = scratchArray("weights", g.outChannels * plan.rows, w);
+  packWeights(g, plan.taps, w, packed);
+  return packed;
+}
+
+/** The column matrix of a chunk: x itself (pointwise, one sample) or im2col into scratch. */
+function columns(g: Conv2dGeometry, plan: Plan, x: FloatArray, n0: number, nc: number): [FloatArray, number] {
+  if (plan.pointwise && nc === 1) return [x, n0 * g.inChannels * g.inHeight * g.inWidth];
+  const cols = scratchArray("cols", plan.rows * g.groups * nc * plan.spatial, x);
+  im2col(g, plan.taps, x, n0, nc, cols);
+  return [cols, 0];
+}
+
+/** The output-gradient matrix (K, nc*S) of a chunk: dy itself (one sample) or gathered. */
+function gradMatrix(
+  g: Conv2dGeometry,
+  plan: Plan,
+  dy: FloatArray,
+  n0: number,
+  nc: number,
+): [FloatArray, number] {
+  if (nc === 1) return [dy, n0 * g.outChannels * plan.spatial];
+  const grad = scratchArray("out", g.outChannels * nc * plan.spatial, dy);
+  gatherChunk(dy, n0, nc, g.outChannels, plan.spatial, grad);
+  return [grad, 0];
+}
+
 /**
  * `y = conv2d(x, w)` (no bias).
  *
@@ -190,30 +331,17 @@ function scatterChunk(
  * ```
  */
 export function conv2dForward(g: Conv2dGeometry, x: FloatArray, w: FloatArray, y: FloatArray): void {
-  const groups = g.groups;
-  const cg = g.inChannels / groups;
-  const kg = g.outChannels / groups;
-  const rows = cg * g.kernelH * g.kernelW;
-  const spatial = g.outHeight * g.outWidth;
-  const imageSize = g.inChannels * g.inHeight * g.inWidth;
-  const nb = chunkSize(g);
-  const pointwise = isPointwise(g);
+  const plan = planOf(g);
+  const { rows, kg, spatial, nb } = plan;
+  const weights = weightMatrix(g, plan, w);
   for (let n0 = 0; n0 < g.batch; n0 += nb) {
     const nc = Math.min(nb, g.batch - n0);
     const width = nc * spatial;
-    let cols: FloatArray;
-    let colsOffset = 0;
-    if (pointwise && nc === 1) {
-      cols = x;
-      colsOffset = n0 * imageSize;
-    } else {
-      cols = scratchArray("cols", g.inChannels * g.kernelH * g.kernelW * width, x);
-      im2col(g, x, n0, nc, cols);
-    }
+    const [cols, colsOffset] = columns(g, plan, x, n0, nc);
     const direct = nc === 1;
     const out = direct ? y : scratchArray("out", g.outChannels * width, x);
     const outOffset = direct ? n0 * g.outChannels * spatial : 0;
-    for (let grp = 0; grp < groups; grp++) {
+    for (let grp = 0; grp < g.groups; grp++) {
       gemm({
         transA: false,
         transB: false,
@@ -221,7 +349,7 @@ export function conv2dForward(g: Conv2dGeometry, x: FloatArray, w: FloatArray, y
         n: width,
         k: rows,
         alpha: 1,
-        a: w,
+        a: weights,
         aOffset: grp * kg * rows,
         b: cols,
         bOffset: colsOffset + grp * rows * width,
@@ -257,29 +385,18 @@ export function conv2dBackwardData(
   w: FloatArray,
   dx: FloatArray,
 ): void {
-  const groups = g.groups;
-  const cg = g.inChannels / groups;
-  const kg = g.outChannels / groups;
-  const rows = cg * g.kernelH * g.kernelW;
-  const spatial = g.outHeight * g.outWidth;
-  const imageSize = g.inChannels * g.inHeight * g.inWidth;
-  const nb = chunkSize(g);
-  const pointwise = isPointwise(g);
+  const plan = planOf(g);
+  const { rows, kg, spatial, nb, pointwise } = plan;
+  const weights = weightMatrix(g, plan, w);
   if (!pointwise) dx.fill(0);
   for (let n0 = 0; n0 < g.batch; n0 += nb) {
     const nc = Math.min(nb, g.batch - n0);
     const width = nc * spatial;
-    let grad = dy;
-    let gradOffset = n0 * g.outChannels * spatial;
-    if (nc > 1) {
-      grad = scratchArray("out", g.outChannels * width, dy);
-      gradOffset = 0;
-      gatherChunk(dy, n0, nc, g.outChannels, spatial, grad);
-    }
+    const [grad, gradOffset] = gradMatrix(g, plan, dy, n0, nc);
     const direct = pointwise && nc === 1;
-    const cols = direct ? dx : scratchArray("cols", g.inChannels * g.kernelH * g.kernelW * width, dy);
-    const colsOffset = direct ? n0 * imageSize : 0;
-    for (let grp = 0; grp < groups; grp++) {
+    const cols = direct ? dx : scratchArray("cols", rows * g.groups * width, dy);
+    const colsOffset = direct ? n0 * g.inChannels * g.inHeight * g.inWidth : 0;
+    for (let grp = 0; grp < g.groups; grp++) {
       gemm({
         transA: true,
         transB: false,
@@ -287,7 +404,7 @@ export function conv2dBackwardData(
         n: width,
         k: kg,
         alpha: 1,
-        a: w,
+        a: weights,
         aOffset: grp * kg * rows,
         b: grad,
         bOffset: gradOffset + grp * kg * width,
@@ -298,7 +415,7 @@ export function conv2dBackwardData(
     }
     if (direct) continue;
     if (pointwise) scatterChunk(cols, n0, nc, g.inChannels, spatial, dx);
-    else col2im(g, cols, n0, nc, dx);
+    else col2im(g, plan.taps, cols, n0, nc, dx);
   }
 }
 
@@ -325,34 +442,15 @@ export function conv2dBackwardFilter(
   dy: FloatArray,
   dw: FloatArray,
 ): void {
-  const groups = g.groups;
-  const cg = g.inChannels / groups;
-  const kg = g.outChannels / groups;
-  const rows = cg * g.kernelH * g.kernelW;
-  const spatial = g.outHeight * g.outWidth;
-  const imageSize = g.inChannels * g.inHeight * g.inWidth;
-  const nb = chunkSize(g);
-  const pointwise = isPointwise(g);
+  const plan = planOf(g);
+  const { rows, kg, spatial, nb } = plan;
+  const target = plan.taps.all ? dw : scratchArray("weights", g.outChannels * rows, dw);
   for (let n0 = 0; n0 < g.batch; n0 += nb) {
     const nc = Math.min(nb, g.batch - n0);
     const width = nc * spatial;
-    let cols: FloatArray;
-    let colsOffset = 0;
-    if (pointwise && nc === 1) {
-      cols = x;
-      colsOffset = n0 * imageSize;
-    } else {
-      cols = scratchArray("cols", g.inChannels * g.kernelH * g.kernelW * width, x);
-      im2col(g, x, n0, nc, cols);
-    }
-    let grad = dy;
-    let gradOffset = n0 * g.outChannels * spatial;
-    if (nc > 1) {
-      grad = scratchArray("out", g.outChannels * width, dy);
-      gradOffset = 0;
-      gatherChunk(dy, n0, nc, g.outChannels, spatial, grad);
-    }
-    for (let grp = 0; grp < groups; grp++) {
+    const [cols, colsOffset] = columns(g, plan, x, n0, nc);
+    const [grad, gradOffset] = gradMatrix(g, plan, dy, n0, nc);
+    for (let grp = 0; grp < g.groups; grp++) {
       gemm({
         transA: false,
         transB: true,
@@ -365,9 +463,10 @@ export function conv2dBackwardFilter(
         b: cols,
         bOffset: colsOffset + grp * rows * width,
         beta: n0 === 0 ? 0 : 1,
-        c: dw,
+        c: target,
         cOffset: grp * kg * rows,
       });
     }
   }
+  if (!plan.taps.all) unpackWeights(g, plan.taps, target, dw);
 }

