@@ -25,7 +25,7 @@ import {
   toFloat,
   trainTransform,
 } from "../scripts/data.ts";
-import { assertClose, assertThrows, granted, testWith } from "./helpers.ts";
+import { assertClose, assertThrows, testWith } from "./helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: CIFAR-format records, tar archives written by hand, temp folders, a Range server.
