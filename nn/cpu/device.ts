@@ -29,6 +29,12 @@ import * as elementwise from "./elementwise.ts";
 import { blasInfo, type FloatArray, gemm } from "./gemm.ts";
 import * as layout from "./layout.ts";
 import * as norm from "./norm.ts";
+import {
+  oneDnnConvBackwardData,
+  oneDnnConvBackwardWeights,
+  oneDnnConvForward,
+  oneDnnInfo,
+} from "./onednn.ts";
 import * as optim from "./optim.ts";
 import * as pool from "./pool.ts";
 import * as softmax from "./softmax.ts";
@@ -66,7 +72,11 @@ export class CpuDevice implements Device {
   describe(): string {
     const info = blasInfo();
     const gemmText = info.kind === "blas" ? `BLAS ${info.detail}` : `TypeScript GEMM (${info.detail})`;
-    return `cpu: ${cpuModel()}, ${navigator.hardwareConcurrency} threads; ${gemmText}`;
+    const dnn = oneDnnInfo();
+    const convText = dnn.available
+      ? `convolutions: ${dnn.detail}`
+      : `convolutions: im2col + GEMM (${dnn.detail})`;
+    return `cpu: ${cpuModel()}, ${navigator.hardwareConcurrency} threads; ${gemmText}; ${convText}`;
   }
 
   alloc(length: number, dtype: DType, zero = false): DeviceBuffer {
@@ -79,7 +89,11 @@ export class CpuDevice implements Device {
       array = cached;
       if (zero) array.fill(0);
     } else {
-      array = dtype === "float64" ? new Float64Array(length) : new Float32Array(length);
+      // Through an ArrayBuffer so even tiny arrays live off the V8 heap: native libraries (oneDNN)
+      // keep their data pointers between calls, and on-heap arrays can move.
+      array = dtype === "float64"
+        ? new Float64Array(new ArrayBuffer(length * 8))
+        : new Float32Array(new ArrayBuffer(length * 4));
     }
     this.#allocated += bytes;
     this.#peak = Math.max(this.#peak, this.#allocated);
@@ -208,11 +222,19 @@ export class CpuDevice implements Device {
   }
 
   conv2dForward(g: Conv2dGeometry, x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer): void {
-    conv.conv2dForward(g, f(x), f(w), f(y));
+    const [xa, wa, ya] = [f(x), f(w), f(y)];
+    if (ya instanceof Float32Array && oneDnnConvForward(g, xa as Float32Array, wa as Float32Array, ya)) {
+      return;
+    }
+    conv.conv2dForward(g, xa, wa, ya);
   }
 
   conv2dBackwardData(g: Conv2dGeometry, dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer): void {
-    conv.conv2dBackwardData(g, f(dy), f(w), f(dx));
+    const [dya, wa, dxa] = [f(dy), f(w), f(dx)];
+    if (
+      dxa instanceof Float32Array && oneDnnConvBackwardData(g, dya as Float32Array, wa as Float32Array, dxa)
+    ) return;
+    conv.conv2dBackwardData(g, dya, wa, dxa);
   }
 
   conv2dBackwardFilter(
@@ -221,7 +243,12 @@ export class CpuDevice implements Device {
     dy: DeviceBuffer,
     dw: DeviceBuffer,
   ): void {
-    conv.conv2dBackwardFilter(g, f(x), f(dy), f(dw));
+    const [xa, dya, dwa] = [f(x), f(dy), f(dw)];
+    if (
+      dwa instanceof Float32Array &&
+      oneDnnConvBackwardWeights(g, xa as Float32Array, dya as Float32Array, dwa)
+    ) return;
+    conv.conv2dBackwardFilter(g, xa, dya, dwa);
   }
 
   batchNormTrain(

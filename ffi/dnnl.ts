@@ -1,0 +1,107 @@
+/**
+ * oneDNN 2.x (libdnnl.so.2) symbols, struct sizes and enums used for CPU convolutions.
+ *
+ * oneDNN 2.x passes memory and operation descriptors as plain structs, which we hold in byte
+ * buffers of the sizes below (oneDNN 3.x replaced them with opaque handles and is not supported).
+ * Values are from oneDNN 2.6's headers.
+ *
+ * @module
+ */
+
+/** `sizeof(dnnl_memory_desc_t)` in oneDNN 2.x. */
+export const DNNL_MEMORY_DESC_BYTES = 696;
+/** `sizeof(dnnl_convolution_desc_t)` in oneDNN 2.x. */
+export const DNNL_CONVOLUTION_DESC_BYTES = 5976;
+/** `sizeof(dnnl_exec_arg_t)`: `{ int arg; dnnl_memory_t memory; }`. */
+export const DNNL_EXEC_ARG_BYTES = 16;
+/** Length of `dnnl_dims_t` (int64_t[DNNL_MAX_NDIMS]). */
+export const DNNL_MAX_NDIMS = 12;
+
+/** `dnnl_status_t` success. */
+export const DNNL_SUCCESS = 0;
+/** `dnnl_engine_kind_t` CPU. */
+export const DNNL_CPU = 1;
+/** `dnnl_stream_default_flags`. */
+export const DNNL_STREAM_DEFAULT_FLAGS = 1;
+/** `dnnl_data_type_t` f32. */
+export const DNNL_F32 = 3;
+/** `dnnl_format_tag_t`: let the primitive choose. */
+export const DNNL_FORMAT_ANY = 1;
+/** `dnnl_format_tag_t`: plain 4-D (NCHW, OIHW). */
+export const DNNL_ABCD = 5;
+/** `dnnl_format_tag_t`: plain 5-D (GOIHW). */
+export const DNNL_ABCDE = 7;
+/** `dnnl_prop_kind_t`. */
+export const DNNL_FORWARD_TRAINING = 64;
+/** `dnnl_alg_kind_t`: direct convolution (what PyTorch uses; no Winograd). */
+export const DNNL_CONVOLUTION_DIRECT = 1;
+
+/** `DNNL_ARG_*` execution argument ids. */
+export const DNNL_ARG = {
+  src: 1,
+  dst: 17,
+  weights: 33,
+  diffSrc: 129,
+  diffDst: 145,
+  diffWeights: 161,
+  from: 1,
+  to: 17,
+} as const;
+
+/** `dnnl_query_t` memory-descriptor queries. */
+export const DNNL_QUERY = {
+  srcMd: 129,
+  diffSrcMd: 130,
+  weightsMd: 131,
+  diffWeightsMd: 132,
+  dstMd: 133,
+  diffDstMd: 134,
+  implInfoStr: 8,
+} as const;
+
+const P = "pointer";
+const B = "buffer";
+const I = "i32";
+
+/** The oneDNN functions we call. Descriptors are passed as pointers to byte buffers. */
+export const DNNL_SYMBOLS = {
+  /** `const dnnl_version_t *dnnl_version(void)` */
+  dnnl_version: { parameters: [], result: P },
+  /** `dnnl_engine_create(dnnl_engine_t *engine, dnnl_engine_kind_t kind, size_t index)` */
+  dnnl_engine_create: { parameters: [B, I, "usize"], result: I },
+  /** `dnnl_stream_create(dnnl_stream_t *stream, dnnl_engine_t engine, unsigned flags)` */
+  dnnl_stream_create: { parameters: [B, P, "u32"], result: I },
+  /** `dnnl_stream_wait(dnnl_stream_t stream)` */
+  dnnl_stream_wait: { parameters: [P], result: I },
+  /** `dnnl_memory_desc_init_by_tag(md *, int ndims, const dnnl_dims_t dims, data_type, tag)` */
+  dnnl_memory_desc_init_by_tag: { parameters: [P, I, B, I, I], result: I },
+  /** `int dnnl_memory_desc_equal(const md *a, const md *b)` */
+  dnnl_memory_desc_equal: { parameters: [P, P], result: I },
+  /** `size_t dnnl_memory_desc_get_size(const md *)` */
+  dnnl_memory_desc_get_size: { parameters: [P], result: "usize" },
+  /** `dnnl_dilated_convolution_forward_desc_init(desc *, prop, alg, src, weights, bias, dst, strides, dilates, pad_l, pad_r)` */
+  dnnl_dilated_convolution_forward_desc_init: { parameters: [P, I, I, P, P, P, P, B, B, B, B], result: I },
+  /** `dnnl_dilated_convolution_backward_data_desc_init(desc *, alg, diff_src, weights, diff_dst, strides, dilates, pad_l, pad_r)` */
+  dnnl_dilated_convolution_backward_data_desc_init: { parameters: [P, I, P, P, P, B, B, B, B], result: I },
+  /** `dnnl_dilated_convolution_backward_weights_desc_init(desc *, alg, src, diff_weights, diff_bias, diff_dst, strides, dilates, pad_l, pad_r)` */
+  dnnl_dilated_convolution_backward_weights_desc_init: {
+    parameters: [P, I, P, P, P, P, B, B, B, B],
+    result: I,
+  },
+  /** `dnnl_primitive_desc_create(pd *, const_dnnl_op_desc_t, attr, engine, hint_forward_pd)` */
+  dnnl_primitive_desc_create: { parameters: [B, P, P, P, P], result: I },
+  /** `dnnl_reorder_primitive_desc_create(pd *, src_md, src_engine, dst_md, dst_engine, attr)` */
+  dnnl_reorder_primitive_desc_create: { parameters: [B, P, P, P, P, P], result: I },
+  /** `dnnl_primitive_desc_query(pd, what, index, void *result)` */
+  dnnl_primitive_desc_query: { parameters: [P, I, I, B], result: I },
+  /** `const dnnl_memory_desc_t *dnnl_primitive_desc_query_md(pd, what, index)` */
+  dnnl_primitive_desc_query_md: { parameters: [P, I, I], result: P },
+  /** `dnnl_primitive_create(dnnl_primitive_t *, pd)` */
+  dnnl_primitive_create: { parameters: [B, P], result: I },
+  /** `dnnl_primitive_execute(primitive, stream, int nargs, const dnnl_exec_arg_t *args)` */
+  dnnl_primitive_execute: { parameters: [P, P, I, B], result: I },
+  /** `dnnl_memory_create(dnnl_memory_t *, const md *, engine, void *handle)` */
+  dnnl_memory_create: { parameters: [B, P, P, P], result: I },
+  /** `dnnl_memory_set_data_handle(dnnl_memory_t, void *handle)` */
+  dnnl_memory_set_data_handle: { parameters: [P, P], result: I },
+} as const;
