@@ -65,3 +65,31 @@ export {
   type SgdOptions,
 } from "./nn/optim.ts";
 export { CosineAnnealingLR, LrSchedule, StepLR } from "./nn/schedule.ts";
+export { crossEntropy, type CrossEntropyOptions, type Targets } from "./nn/loss.ts";
+export {
+  type BlockClass,
+  buildStages,
+  EPSABlock,
+  EPSANet,
+  epsanet101,
+  epsanet50,
+  type NetworkOptions,
+  PSAModule,
+  type PSAOptions,
+  SEWeightModule,
+  type Stem,
+} from "./nn/epsanet.ts";
+export { Bottleneck, ResNet, resnet50 } from "./nn/resnet.ts";
+export { createModel, isModelName, MODEL_NAMES, type ModelName } from "./nn/models.ts";
+export { formatSummary, type Summary, summary, type SummaryRow, withCommas } from "./nn/summary.ts";
+export {
+  loadWeights,
+  type LoadWeightsResult,
+  parseSafetensors,
+  readSafetensors,
+  type Safetensors,
+  saveWeights,
+  serializeSafetensors,
+  type WriteOptions,
+  writeSafetensors,
+} from "./nn/safetensors.ts";
