@@ -81,6 +81,7 @@ export {
 } from "./nn/epsanet.ts";
 export { Bottleneck, ResNet, resnet50 } from "./nn/resnet.ts";
 export { createModel, isModelName, MODEL_NAMES, type ModelName } from "./nn/models.ts";
+export { type ProfileEntry, type Profiler, profileDevice } from "./nn/profile.ts";
 export { formatSummary, type Summary, summary, type SummaryRow, withCommas } from "./nn/summary.ts";
 export {
   loadWeights,

@@ -1,0 +1,114 @@
+/**
+ * Time per kind of kernel (conv forward, batch norm, GEMM, ...), measured by wrapping a device's
+ * methods. On a queued device (CUDA) each timed call is bracketed by synchronisations, which
+ * slows the run but attributes time correctly.
+ *
+ * @module
+ */
+
+import type { Device } from "./device.ts";
+
+/** Kernel kinds, by Device method. */
+const KINDS: Readonly<Record<string, string>> = {
+  conv2dForward: "conv fwd",
+  conv2dBackwardData: "conv bwd-data",
+  conv2dBackwardFilter: "conv bwd-filter",
+  batchNormTrain: "batch norm",
+  batchNormInfer: "batch norm",
+  batchNormBackward: "batch norm",
+  gemm: "gemm",
+  adamUpdate: "optimizer",
+  sgdUpdate: "optimizer",
+  unary: "activation",
+  activationBackward: "activation",
+  binary: "element-wise",
+  affine: "element-wise",
+  pow: "element-wise",
+  axpy: "element-wise",
+  sumTo: "reduce",
+  copyBlocks: "copy",
+  permute: "copy",
+  copy: "copy",
+  maxPool2dForward: "pool",
+  maxPool2dBackward: "pool",
+  adaptiveAvgPool2dForward: "pool",
+  adaptiveAvgPool2dBackward: "pool",
+  softmaxForward: "softmax",
+  softmaxBackward: "softmax",
+  crossEntropyForward: "loss",
+  crossEntropyBackward: "loss",
+  alloc: "memory",
+  free: "memory",
+  fill: "memory",
+  write: "transfer",
+  read: "transfer",
+};
+
+/** Accumulated time and calls of one kernel kind. */
+export interface ProfileEntry {
+  /** Kernel kind, e.g. "conv fwd". */
+  kind: string;
+  /** Milliseconds spent. */
+  ms: number;
+  /** Number of calls. */
+  calls: number;
+}
+
+/** A running profile; call `stop()` to restore the device and `entries()` to read it. */
+export interface Profiler {
+  /** Entries sorted by time, largest first. */
+  entries(): ProfileEntry[];
+  /** Clears the counters (e.g. after warm-up). */
+  reset(): void;
+  /** Restores the device's methods. */
+  stop(): void;
+}
+
+/**
+ * Starts timing every kernel call of `device`.
+ *
+ * @param device The device to instrument (its methods are wrapped until `stop()`).
+ * @returns The profiler.
+ * @example
+ * ```ts
+ * import { profileDevice } from "./profile.ts";
+ * import { cpu } from "./cpu/device.ts";
+ * const profiler = profileDevice(cpu);
+ * // ... run a training step ...
+ * console.table(profiler.entries());
+ * profiler.stop();
+ * ```
+ */
+export function profileDevice(device: Device): Profiler {
+  const totals = new Map<string, ProfileEntry>();
+  const target = device as unknown as Record<string, unknown>;
+  const wrapped: [string, boolean, unknown][] = [];
+  const queued = device.type !== "cpu";
+  for (const [method, kind] of Object.entries(KINDS)) {
+    const original = target[method];
+    if (typeof original !== "function") continue;
+    const own = Object.hasOwn(target, method);
+    target[method] = (...args: unknown[]) => {
+      if (queued) device.synchronize();
+      const start = performance.now();
+      const result = original.apply(device, args);
+      if (queued) device.synchronize();
+      let entry = totals.get(kind);
+      if (!entry) totals.set(kind, entry = { kind, ms: 0, calls: 0 });
+      entry.ms += performance.now() - start;
+      entry.calls++;
+      return result;
+    };
+    wrapped.push([method, own, original]);
+  }
+  return {
+    entries: () => [...totals.values()].sort((a, b) => b.ms - a.ms).map((e) => ({ ...e })),
+    reset: () => totals.clear(),
+    stop: () => {
+      for (const [method, own, original] of wrapped) {
+        if (own) target[method] = original;
+        else delete target[method];
+      }
+    },
+  };
+}
