@@ -6,6 +6,7 @@
 
 import type { Device } from "./device.ts";
 import { cpu } from "./cpu/device.ts";
+import { cudaDevice } from "./cuda/device.ts";
 
 let current: Device = cpu;
 
@@ -42,17 +43,66 @@ export function setDefaultDevice(device: Device | string): Device {
 /**
  * Turns a device spec into a device.
  *
- * @param spec A device, or `"cpu"`.
+ * @param spec A device, `"cpu"`, `"cuda"` / `"cuda:0"` (the GPU; throws when CUDA is unavailable),
+ * or `"auto"` (the GPU when CUDA works, else the CPU, saying why on stderr once).
  * @returns The device.
  * @throws When the spec names no available device.
  * @example
  * ```ts
  * import { resolveDevice } from "./devices.ts";
- * const d = resolveDevice("cpu");
+ * const d = resolveDevice("auto");
  * ```
  */
 export function resolveDevice(spec: Device | string): Device {
   if (typeof spec !== "string") return spec;
   if (spec === "cpu") return cpu;
-  throw new Error(`Unknown device "${spec}"; use "cpu"`);
+  if (spec === "cuda" || spec === "cuda:0") return cudaDevice();
+  if (spec === "auto") return autoDevice();
+  throw new Error(`Unknown device "${spec}"; use "cpu", "cuda", "cuda:0" or "auto"`);
+}
+
+let cudaState: { available: boolean; reason: string } | undefined;
+
+function probeCuda(): { available: boolean; reason: string } {
+  if (cudaState === undefined) {
+    try {
+      cudaDevice();
+      cudaState = { available: true, reason: "" };
+    } catch (error) {
+      const summary = (error as { summary?: unknown }).summary;
+      const message = error instanceof Error ? error.message : String(error);
+      cudaState = {
+        available: false,
+        reason: typeof summary === "string" ? summary : message.split("\n")[0],
+      };
+    }
+  }
+  return cudaState;
+}
+
+let fallbackNoticed = false;
+
+function autoDevice(): Device {
+  const { available, reason } = probeCuda();
+  if (available) return cudaDevice();
+  if (!fallbackNoticed) {
+    fallbackNoticed = true;
+    console.error(`epsanet: CUDA unavailable (${reason}); using the CPU`);
+  }
+  return cpu;
+}
+
+/**
+ * Whether the CUDA device can be used here (libraries found, driver and GPU working). Computed
+ * once; never throws.
+ *
+ * @returns `true` when `resolveDevice("cuda")` would succeed.
+ * @example
+ * ```ts
+ * import { cudaAvailable } from "./devices.ts";
+ * console.log(cudaAvailable() ? "GPU" : "CPU only");
+ * ```
+ */
+export function cudaAvailable(): boolean {
+  return probeCuda().available;
 }

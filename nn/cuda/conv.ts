@@ -1,0 +1,272 @@
+/**
+ * Convolutions through cuDNN: forward, backward-data and backward-filter, with groups.
+ *
+ * Each (geometry, direction, TF32 setting) gets a plan, built once: descriptors, the algorithm
+ * that `cudnnFind*` timed fastest (like PyTorch's `cudnn.benchmark`), the math type it ran with,
+ * and its workspace size. The workspace comes from one shared, growing buffer. Without TF32 the
+ * convolution descriptor asks for `CUDNN_FMA_MATH`, so float32 stays float32.
+ *
+ * @module
+ */
+
+import {
+  CUDNN_ALGO_PERF_BYTES,
+  CUDNN_ALGO_PERF_OFFSETS,
+  CUDNN_CROSS_CORRELATION,
+  CUDNN_DATA_FLOAT,
+  CUDNN_DEFAULT_MATH,
+  CUDNN_FMA_MATH,
+} from "../../ffi/cudnn.ts";
+import type { Conv2dGeometry } from "../device.ts";
+import { CudaCallError } from "./check.ts";
+import { type Descriptors, ONE, ZERO } from "./descriptors.ts";
+import type { CudaRuntime } from "./runtime.ts";
+
+type Direction = "forward" | "backwardData" | "backwardFilter";
+
+/** Everything one convolution call needs, found once per geometry and direction. */
+interface ConvPlan {
+  /** The cuDNN function that runs it. */
+  call: (typeof DIRECTIONS)[Direction]["run"];
+  conv: Deno.PointerValue;
+  /** Descriptors of the call's two inputs and its output, in the call's order. */
+  a: Deno.PointerValue;
+  b: Deno.PointerValue;
+  c: Deno.PointerValue;
+  algo: number;
+  workspace: number;
+  workspaceBytes: bigint;
+}
+
+/** The cuDNN calls of each direction. */
+const DIRECTIONS = {
+  forward: {
+    run: "cudnnConvolutionForward",
+    find: "cudnnFindConvolutionForwardAlgorithm",
+    heuristic: "cudnnGetConvolutionForwardAlgorithm_v7",
+    workspace: "cudnnGetConvolutionForwardWorkspaceSize",
+  },
+  backwardData: {
+    run: "cudnnConvolutionBackwardData",
+    find: "cudnnFindConvolutionBackwardDataAlgorithm",
+    heuristic: "cudnnGetConvolutionBackwardDataAlgorithm_v7",
+    workspace: "cudnnGetConvolutionBackwardDataWorkspaceSize",
+  },
+  backwardFilter: {
+    run: "cudnnConvolutionBackwardFilter",
+    find: "cudnnFindConvolutionBackwardFilterAlgorithm",
+    heuristic: "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+    workspace: "cudnnGetConvolutionBackwardFilterWorkspaceSize",
+  },
+} as const;
+
+/** More than any cuDNN 9 direction has algorithms (8 / 6 / 7). */
+const REQUESTED_ALGOS = 16;
+
+/**
+ * Planned, cached cuDNN convolutions.
+ *
+ * @example
+ * ```ts
+ * import { Convolutions } from "./conv.ts";
+ * // const convs = new Convolutions(runtime, descriptors);
+ * // convs.forward(geometry, x.ptr, w.ptr, y.ptr);
+ * ```
+ */
+export class Convolutions {
+  #runtime: CudaRuntime;
+  #descriptors: Descriptors;
+  #plans = new Map<string, ConvPlan>();
+
+  /**
+   * An empty plan cache.
+   *
+   * @param runtime The runtime.
+   * @param descriptors The descriptor caches.
+   */
+  constructor(runtime: CudaRuntime, descriptors: Descriptors) {
+    this.#runtime = runtime;
+    this.#descriptors = descriptors;
+  }
+
+  /**
+   * `y = conv(x, w)`.
+   *
+   * @param g Geometry.
+   * @param x Input (N, C, H, W).
+   * @param w Weights (K, C / groups, kh, kw).
+   * @param y Output (N, K, Ho, Wo), overwritten.
+   */
+  forward(g: Conv2dGeometry, x: bigint, w: bigint, y: bigint): void {
+    this.#run(this.#plan(g, "forward"), x, w, y);
+  }
+
+  /**
+   * `dx = convᵀ(dy, w)`.
+   *
+   * @param g Geometry.
+   * @param dy Output gradient (N, K, Ho, Wo).
+   * @param w Weights.
+   * @param dx Input gradient (N, C, H, W), overwritten.
+   */
+  backwardData(g: Conv2dGeometry, dy: bigint, w: bigint, dx: bigint): void {
+    this.#run(this.#plan(g, "backwardData"), w, dy, dx);
+  }
+
+  /**
+   * `dw = dL/dw`.
+   *
+   * @param g Geometry.
+   * @param x Input.
+   * @param dy Output gradient.
+   * @param dw Weight gradient, overwritten.
+   */
+  backwardFilter(g: Conv2dGeometry, x: bigint, dy: bigint, dw: bigint): void {
+    this.#run(this.#plan(g, "backwardFilter"), x, dy, dw);
+  }
+
+  /** `c = op(a, b)` with beta 0: every direction's call has the same shape. */
+  #run(p: ConvPlan, a: bigint, b: bigint, c: bigint): void {
+    const { dnn, check, cudnn } = this.#runtime;
+    const ws = this.#runtime.workspace(p.workspace);
+    check.cudnn(p.call, dnn[p.call](cudnn, ONE, p.a, a, p.b, b, p.conv, p.algo, ws, p.workspaceBytes, ZERO, p.c, c));
+  }
+
+  #plan(g: Conv2dGeometry, direction: Direction): ConvPlan {
+    const tf32 = this.#runtime.allowTf32;
+    const key = `${direction} ${tf32} ${g.batch} ${g.inChannels} ${g.inHeight} ${g.inWidth} ${g.outChannels} ` +
+      `${g.outHeight} ${g.outWidth} ${g.kernelH} ${g.kernelW} ${g.strideH} ${g.strideW} ${g.padH} ${g.padW} ` +
+      `${g.dilationH} ${g.dilationW} ${g.groups}`;
+    let plan = this.#plans.get(key);
+    if (!plan) {
+      plan = this.#build(g, direction, tf32);
+      this.#plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  #build(g: Conv2dGeometry, direction: Direction, tf32: boolean): ConvPlan {
+    const { dnn, check, cudnn } = this.#runtime;
+    const out = new BigUint64Array(1);
+    check.cudnn("cudnnCreateConvolutionDescriptor", dnn.cudnnCreateConvolutionDescriptor(out));
+    const conv = Deno.UnsafePointer.create(out[0]);
+    check.cudnn(
+      "cudnnSetConvolution2dDescriptor",
+      dnn.cudnnSetConvolution2dDescriptor(
+        conv,
+        g.padH,
+        g.padW,
+        g.strideH,
+        g.strideW,
+        g.dilationH,
+        g.dilationW,
+        CUDNN_CROSS_CORRELATION,
+        CUDNN_DATA_FLOAT,
+      ),
+    );
+    check.cudnn("cudnnSetConvolutionGroupCount", dnn.cudnnSetConvolutionGroupCount(conv, g.groups));
+    const math = tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    check.cudnn("cudnnSetConvolutionMathType", dnn.cudnnSetConvolutionMathType(conv, math));
+    const x = this.#descriptors.tensor(g.batch, g.inChannels, g.inHeight, g.inWidth);
+    const w = this.#descriptors.filter(g.outChannels, g.inChannels / g.groups, g.kernelH, g.kernelW);
+    const y = this.#descriptors.tensor(g.batch, g.outChannels, g.outHeight, g.outWidth);
+    checkOutputShape(this.#runtime, g, conv, x, w);
+
+    // Each direction's calls take its three tensors in its own order: input, input, output.
+    const api = DIRECTIONS[direction];
+    const [a, b, c] = direction === "forward" ? [x, w, y] : direction === "backwardData" ? [w, y, x] : [x, y, w];
+    const choice = this.#find(direction, a, b, conv, c, tf32);
+    check.cudnn(
+      "cudnnSetConvolutionMathType",
+      dnn.cudnnSetConvolutionMathType(conv, tf32 ? choice.mathType : CUDNN_FMA_MATH),
+    );
+    const size = new BigUint64Array(1);
+    check.cudnn(api.workspace, dnn[api.workspace](cudnn, a, b, conv, c, choice.algo, size));
+    return { call: api.run, conv, a, b, c, algo: choice.algo, workspace: Number(size[0]), workspaceBytes: size[0] };
+  }
+
+  /**
+   * The fastest algorithm `cudnnFind*` measured; its heuristic `_v7` pick when Find fails (Find
+   * allocates its own scratch memory and can run out).
+   */
+  #find(
+    direction: Direction,
+    a: Deno.PointerValue,
+    b: Deno.PointerValue,
+    conv: Deno.PointerValue,
+    c: Deno.PointerValue,
+    tf32: boolean,
+  ): { algo: number; mathType: number } {
+    const { dnn, check, cudnn } = this.#runtime;
+    const perf = new Uint8Array(CUDNN_ALGO_PERF_BYTES * REQUESTED_ALGOS);
+    const count = new Int32Array(1);
+    const failures: string[] = [];
+    for (const name of [DIRECTIONS[direction].find, DIRECTIONS[direction].heuristic]) {
+      count[0] = 0;
+      try {
+        check.cudnn(name, dnn[name](cudnn, a, b, conv, c, REQUESTED_ALGOS, count, perf));
+      } catch (error) {
+        if (!(error instanceof CudaCallError)) throw error;
+        failures.push(error.message);
+        continue;
+      }
+      const choice = pickAlgorithm(perf, count[0], tf32);
+      if (choice) return choice;
+      failures.push(`${name}: no algorithm ran successfully`);
+    }
+    throw new Error(`No cuDNN ${direction} convolution algorithm: ${failures.join("; ")}`);
+  }
+}
+
+/**
+ * The first successful entry of a perf array (cuDNN sorts them fastest first); without TF32,
+ * the first one that ran with FMA math.
+ *
+ * @param perf `cudnnConvolution*AlgoPerf_t[]` bytes.
+ * @param count Entries cuDNN returned.
+ * @param tf32 Whether TF32 math is allowed.
+ * @returns The algorithm and its math type, or null.
+ * @example
+ * ```ts
+ * import { pickAlgorithm } from "./conv.ts";
+ * pickAlgorithm(new Uint8Array(48), 1, false); // { algo: 0, mathType: 0 }: status 0 (success)
+ * ```
+ */
+export function pickAlgorithm(
+  perf: Uint8Array,
+  count: number,
+  tf32: boolean,
+): { algo: number; mathType: number } | null {
+  const view = new DataView(perf.buffer, perf.byteOffset, perf.byteLength);
+  let fallback: { algo: number; mathType: number } | null = null;
+  for (let i = 0; i < count; i++) {
+    const o = i * CUDNN_ALGO_PERF_BYTES;
+    if (view.getInt32(o + CUDNN_ALGO_PERF_OFFSETS.status, true) !== 0) continue;
+    const choice = {
+      algo: view.getInt32(o + CUDNN_ALGO_PERF_OFFSETS.algo, true),
+      mathType: view.getInt32(o + CUDNN_ALGO_PERF_OFFSETS.mathType, true),
+    };
+    if (tf32 || choice.mathType === CUDNN_FMA_MATH) return choice;
+    fallback ??= choice;
+  }
+  return fallback;
+}
+
+function checkOutputShape(
+  runtime: CudaRuntime,
+  g: Conv2dGeometry,
+  conv: Deno.PointerValue,
+  x: Deno.PointerValue,
+  w: Deno.PointerValue,
+): void {
+  const dims = [new Int32Array(1), new Int32Array(1), new Int32Array(1), new Int32Array(1)];
+  runtime.check.cudnn(
+    "cudnnGetConvolution2dForwardOutputDim",
+    runtime.dnn.cudnnGetConvolution2dForwardOutputDim(conv, x, w, dims[0], dims[1], dims[2], dims[3]),
+  );
+  const got = dims.map((d) => d[0]);
+  const want = [g.batch, g.outChannels, g.outHeight, g.outWidth];
+  if (got.some((v, i) => v !== want[i])) {
+    throw new Error(`conv2d: cuDNN computes an output of [${got}] but the geometry says [${want}]`);
+  }
+}
