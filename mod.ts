@@ -40,6 +40,7 @@ export {
   rand,
   randn,
   type RandomOptions,
+  Storage,
   Tensor,
   tensor,
   type TensorLike,
@@ -49,22 +50,51 @@ export {
 } from "./nn/tensor.ts";
 export { backward, type GradFn, isGradEnabled, noGrad } from "./nn/autograd.ts";
 export { defaultGenerator, Generator, manualSeed } from "./nn/random.ts";
-export type { Device, DeviceMemory, DType } from "./nn/device.ts";
+export type {
+  ActivationOp,
+  AdamArgs,
+  AxisGeometry,
+  BatchNormGeometry,
+  BinaryOp,
+  BlockCopy,
+  Conv2dGeometry,
+  Device,
+  DeviceBuffer,
+  DeviceMemory,
+  DType,
+  GemmArgs,
+  Pool2dGeometry,
+  SgdArgs,
+  UnaryOp,
+} from "./nn/device.ts";
 export { defaultDevice, resolveDevice, setDefaultDevice } from "./nn/devices.ts";
-export { cpu } from "./nn/cpu/device.ts";
+export { cpu, CpuDevice } from "./nn/cpu/device.ts";
 export * as nn from "./nn/layers.ts";
+export {
+  AdaptiveAvgPool2d,
+  BatchNorm2d,
+  type BatchNormLayerOptions,
+  type BufferOptions,
+  Conv2d,
+  type Conv2dLayerOptions,
+  Flatten,
+  Identity,
+  Linear,
+  type LinearOptions,
+  type LoadOptions,
+  type LoadResult,
+  MaxPool2d,
+  Module,
+  ReLU,
+  Sequential,
+  Sigmoid,
+  Softmax,
+} from "./nn/layers.ts";
 export * as F from "./nn/functional.ts";
 export * as init from "./nn/init.ts";
-export {
-  Adam,
-  type AdamOptions,
-  AdamW,
-  Optimizer,
-  type OptimizerState,
-  SGD,
-  type SgdOptions,
-} from "./nn/optim.ts";
+export { Adam, type AdamOptions, AdamW, Optimizer, type OptimizerState, SGD, type SgdOptions } from "./nn/optim.ts";
 export { CosineAnnealingLR, LrSchedule, StepLR } from "./nn/schedule.ts";
+export type { Conv2dOptions, MaxPool2dOptions } from "./nn/ops/mod.ts";
 export { crossEntropy, type CrossEntropyOptions, type Targets } from "./nn/loss.ts";
 export {
   type BlockClass,
@@ -81,7 +111,7 @@ export {
 } from "./nn/epsanet.ts";
 export { Bottleneck, ResNet, resnet50 } from "./nn/resnet.ts";
 export { createModel, isModelName, MODEL_NAMES, type ModelName } from "./nn/models.ts";
-export { type ProfileEntry, type Profiler, profileDevice } from "./nn/profile.ts";
+export { profileDevice, type ProfileEntry, type Profiler } from "./nn/profile.ts";
 export { formatSummary, type Summary, summary, type SummaryRow, withCommas } from "./nn/summary.ts";
 export {
   loadWeights,

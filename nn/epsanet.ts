@@ -61,6 +61,7 @@ export class SEWeightModule extends Module {
    * @param channels C.
    * @param options `reduction` (default 16).
    */
+  /** Creates the object; see the class documentation. */
   constructor(channels: number, options: { reduction?: number } = {}) {
     super();
     const reduction = options.reduction ?? 16;
@@ -76,6 +77,7 @@ export class SEWeightModule extends Module {
     this.sigmoid = this.registerModule("sigmoid", new Sigmoid());
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return this.sigmoid.forward(
       this.fc2.forward(this.relu.forward(this.fc1.forward(this.avgPool.forward(x)))),
@@ -119,6 +121,7 @@ export class PSAModule extends Module {
    * @param planes Output channels (divisible by 4, and planes/4 by every group count).
    * @param options convKernels, stride, convGroups.
    */
+  /** Creates the object; see the class documentation. */
   constructor(inplanes: number, planes: number, options: PSAOptions = {}) {
     super();
     const kernels = options.convKernels ?? [3, 5, 7, 9];
@@ -145,6 +148,7 @@ export class PSAModule extends Module {
     this.se = this.registerModule("se", new SEWeightModule(this.splitChannels));
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     const [x1, x2, x3, x4] = this.branches.map((conv) => conv.forward(x));
     const [batch, split, h, w] = x1.shape;
@@ -200,6 +204,7 @@ export class EPSABlock extends Module {
    * @param planes Inner channels (output is planes * 4).
    * @param options stride, downsample, convKernels, convGroups.
    */
+  /** Creates the object; see the class documentation. */
   constructor(
     inplanes: number,
     planes: number,
@@ -222,6 +227,7 @@ export class EPSABlock extends Module {
     this.downsample = options.downsample ? this.registerModule("downsample", options.downsample) : null;
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
@@ -235,6 +241,7 @@ export class EPSABlock extends Module {
 export interface BlockClass {
   /** Output channels = planes * expansion. */
   readonly expansion: number;
+  /** Builds a block. */
   new (
     inplanes: number,
     planes: number,
@@ -275,6 +282,7 @@ export class EPSANet extends Module {
    * @param layers Blocks per stage, e.g. [3, 4, 6, 3].
    * @param options numClasses, stem.
    */
+  /** Creates the object; see the class documentation. */
   constructor(block: BlockClass, layers: readonly number[], options: NetworkOptions = {}) {
     super();
     const numClasses = options.numClasses ?? 1000;
@@ -311,6 +319,7 @@ export class EPSANet extends Module {
     }
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     let out = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
     for (const stage of this.layers) out = stage.forward(out);

@@ -49,6 +49,7 @@ export class Conv2d extends Module {
    * @param kernelSize Kernel size (number or [kh, kw]).
    * @param options stride, padding, dilation, groups, bias, device.
    */
+  /** Creates the object; see the class documentation. */
   constructor(
     inChannels: number,
     outChannels: number,
@@ -84,6 +85,7 @@ export class Conv2d extends Module {
     }
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.conv2d(x, this.weight, this.bias, this.options);
   }
@@ -134,6 +136,7 @@ export class BatchNorm2d extends Module {
    * @param numFeatures Channels C.
    * @param options eps, momentum, device.
    */
+  /** Creates the object; see the class documentation. */
   constructor(numFeatures: number, options: BatchNormLayerOptions = {}) {
     super();
     checkInteger("BatchNorm2d", "numFeatures", numFeatures);
@@ -151,6 +154,7 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.registerBuffer("num_batches_tracked", zeros([], device), { integer: true });
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     let momentum = this.momentum ?? 0;
     if (this.training) {
@@ -170,6 +174,7 @@ export class BatchNorm2d extends Module {
     });
   }
 
+  /** Re-reads the batch count from `num_batches_tracked` after a load. */
   protected override afterLoad(): void {
     this.#batches = this.numBatchesTracked.item();
     super.afterLoad();
@@ -205,6 +210,7 @@ export class Linear extends Module {
    * @param outFeatures Output size.
    * @param options bias, device.
    */
+  /** Creates the object; see the class documentation. */
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
     checkInteger("Linear", "inFeatures", inFeatures);
@@ -219,6 +225,7 @@ export class Linear extends Module {
     }
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.linear(x, this.weight, this.bias);
   }
@@ -235,6 +242,7 @@ export class Linear extends Module {
  * ```
  */
 export class ReLU extends Module {
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.relu(x);
   }
@@ -251,6 +259,7 @@ export class ReLU extends Module {
  * ```
  */
 export class Sigmoid extends Module {
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.sigmoid(x);
   }
@@ -271,11 +280,13 @@ export class Softmax extends Module {
   readonly dim: number;
 
   /** @param dim The dim (negative counts from the end). */
+  /** Creates the object; see the class documentation. */
   constructor(dim: number) {
     super();
     this.dim = dim;
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.softmax(x, this.dim);
   }
@@ -301,12 +312,14 @@ export class MaxPool2d extends Module {
    * @param kernelSize Window size.
    * @param options stride, padding.
    */
+  /** Creates the object; see the class documentation. */
   constructor(kernelSize: number | readonly [number, number], options: ops.MaxPool2dOptions = {}) {
     super();
     this.kernelSize = kernelSize;
     this.options = options;
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.maxPool2d(x, this.kernelSize, this.options);
   }
@@ -327,11 +340,13 @@ export class AdaptiveAvgPool2d extends Module {
   readonly outputSize: number | readonly [number, number];
 
   /** @param outputSize Output size (a number for both dims). */
+  /** Creates the object; see the class documentation. */
   constructor(outputSize: number | readonly [number, number]) {
     super();
     this.outputSize = outputSize;
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.adaptiveAvgPool2d(x, this.outputSize);
   }
@@ -357,12 +372,14 @@ export class Flatten extends Module {
    * @param startDim First dim (default 1).
    * @param endDim Last dim (default -1).
    */
+  /** Creates the object; see the class documentation. */
   constructor(startDim = 1, endDim = -1) {
     super();
     this.startDim = startDim;
     this.endDim = endDim;
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return ops.flatten(x, this.startDim, this.endDim);
   }
@@ -380,6 +397,7 @@ export class Flatten extends Module {
  * ```
  */
 export class Identity extends Module {
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     return x;
   }
@@ -400,6 +418,7 @@ export class Sequential extends Module {
   readonly #layers: Module[];
 
   /** @param modules The modules, in order. */
+  /** Creates the object; see the class documentation. */
   constructor(...modules: Module[]) {
     super();
     this.#layers = modules.map((m, i) => this.registerModule(String(i), m));
@@ -426,6 +445,7 @@ export class Sequential extends Module {
     return this.#layers[Symbol.iterator]();
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     let out = x;
     for (const m of this.#layers) out = m.forward(out);

@@ -53,6 +53,7 @@ export abstract class Optimizer {
    * @param params Tensors with `requiresGrad`.
    * @param lr Learning rate.
    */
+  /** Creates the object; see the class documentation. */
   constructor(params: Iterable<Tensor>, lr: number) {
     this.params = [...params];
     if (this.params.length === 0) throw new Error(`${this.constructor.name}: got an empty parameter list`);
@@ -227,6 +228,7 @@ export class SGD extends Optimizer {
    * @param params Parameters.
    * @param options lr, momentum, dampening, weightDecay, nesterov.
    */
+  /** Creates the object; see the class documentation. */
   constructor(params: Iterable<Tensor>, options: SgdOptions) {
     super(params, options.lr);
     this.momentum = options.momentum ?? 0;
@@ -241,6 +243,7 @@ export class SGD extends Optimizer {
     }
   }
 
+  /** Hyper-parameters other than lr, for checkpoints. */
   protected hyper(): Record<string, number | boolean> {
     return {
       momentum: this.momentum,
@@ -250,6 +253,7 @@ export class SGD extends Optimizer {
     };
   }
 
+  /** Applies one update to parameter `index`. */
   protected update(index: number, param: Tensor, grad: Tensor): void {
     const momentumBuffer = this.momentum !== 0 ? this.buffer(index, "momentum_buffer") : null;
     param.device.sgdUpdate(param.buffer, grad.buffer, momentumBuffer?.buffer ?? null, {
@@ -300,6 +304,7 @@ export class Adam extends Optimizer {
    * @param params Parameters.
    * @param options lr, betas, eps, weightDecay.
    */
+  /** Creates the object; see the class documentation. */
   constructor(params: Iterable<Tensor>, options: AdamOptions = {}) {
     super(params, options.lr ?? 1e-3);
     this.betas = options.betas ?? [0.9, 0.999];
@@ -317,10 +322,12 @@ export class Adam extends Optimizer {
     return 0;
   }
 
+  /** Hyper-parameters other than lr, for checkpoints. */
   protected hyper(): Record<string, number | boolean> {
     return { beta1: this.betas[0], beta2: this.betas[1], eps: this.eps, weightDecay: this.weightDecay };
   }
 
+  /** Applies one update to parameter `index`. */
   protected update(index: number, param: Tensor, grad: Tensor): void {
     const m = this.buffer(index, "exp_avg");
     const v = this.buffer(index, "exp_avg_sq");
@@ -348,8 +355,10 @@ export class Adam extends Optimizer {
  * ```
  */
 export class AdamW extends Adam {
+  /** Whether weight decay is decoupled from the gradient (AdamW). */
   protected override readonly decoupled: boolean = true;
 
+  /** The default weight decay of this optimiser. */
   protected override defaultWeightDecay(): number {
     return 0.01;
   }

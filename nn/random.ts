@@ -22,6 +22,7 @@ export class Generator {
   #spareNormal: number | null = null;
 
   /** @param seed Any integer; equal seeds give equal streams. */
+  /** Creates the object; see the class documentation. */
   constructor(seed = 0) {
     this.seed(seed);
   }

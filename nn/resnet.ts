@@ -45,6 +45,7 @@ export class Bottleneck extends Module {
    * @param planes Inner channels (output is planes * 4).
    * @param options stride, downsample.
    */
+  /** Creates the object; see the class documentation. */
   constructor(
     inplanes: number,
     planes: number,
@@ -64,6 +65,7 @@ export class Bottleneck extends Module {
     this.downsample = options.downsample ? this.registerModule("downsample", options.downsample) : null;
   }
 
+  /** Runs the module on `x`. */
   forward(x: Tensor): Tensor {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));

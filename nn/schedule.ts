@@ -24,6 +24,7 @@ export abstract class LrSchedule {
   epoch = 0;
 
   /** @param optimizer The optimiser to drive. */
+  /** Creates the object; see the class documentation. */
   constructor(optimizer: Optimizer) {
     this.optimizer = optimizer;
     this.baseLr = optimizer.lr;
@@ -76,6 +77,7 @@ export class StepLR extends LrSchedule {
    * @param optimizer The optimiser.
    * @param options stepSize, gamma (default 0.1).
    */
+  /** Creates the object; see the class documentation. */
   constructor(optimizer: Optimizer, options: { stepSize: number; gamma?: number }) {
     super(optimizer);
     if (!Number.isInteger(options.stepSize) || options.stepSize < 1) {
@@ -85,6 +87,7 @@ export class StepLR extends LrSchedule {
     this.gamma = options.gamma ?? 0.1;
   }
 
+  /** The learning rate after `epoch` epochs. */
   lrAt(epoch: number): number {
     return this.baseLr * Math.pow(this.gamma, Math.floor(epoch / this.stepSize));
   }
@@ -114,6 +117,7 @@ export class CosineAnnealingLR extends LrSchedule {
    * @param optimizer The optimiser.
    * @param options tMax, etaMin (default 0).
    */
+  /** Creates the object; see the class documentation. */
   constructor(optimizer: Optimizer, options: { tMax: number; etaMin?: number }) {
     super(optimizer);
     if (!Number.isInteger(options.tMax) || options.tMax < 1) {
@@ -123,6 +127,7 @@ export class CosineAnnealingLR extends LrSchedule {
     this.etaMin = options.etaMin ?? 0;
   }
 
+  /** The learning rate after `epoch` epochs. */
   lrAt(epoch: number): number {
     return this.etaMin + ((this.baseLr - this.etaMin) * (1 + Math.cos((Math.PI * epoch) / this.tMax))) / 2;
   }

@@ -35,6 +35,7 @@ export class Storage {
    * @param length Number of elements.
    * @param buffer The buffer (taken over).
    */
+  /** Creates the object; see the class documentation. */
   constructor(device: Device, dtype: DType, length: number, buffer: DeviceBuffer) {
     this.device = device;
     this.dtype = dtype;

@@ -29,12 +29,7 @@ import * as elementwise from "./elementwise.ts";
 import { blasInfo, type FloatArray, gemm } from "./gemm.ts";
 import * as layout from "./layout.ts";
 import * as norm from "./norm.ts";
-import {
-  oneDnnConvBackwardData,
-  oneDnnConvBackwardWeights,
-  oneDnnConvForward,
-  oneDnnInfo,
-} from "./onednn.ts";
+import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward, oneDnnInfo } from "./onednn.ts";
 import * as optim from "./optim.ts";
 import * as pool from "./pool.ts";
 import * as softmax from "./softmax.ts";
@@ -73,9 +68,7 @@ export class CpuDevice implements Device {
     const info = blasInfo();
     const gemmText = info.kind === "blas" ? `BLAS ${info.detail}` : `TypeScript GEMM (${info.detail})`;
     const dnn = oneDnnInfo();
-    const convText = dnn.available
-      ? `convolutions: ${dnn.detail}`
-      : `convolutions: im2col + GEMM (${dnn.detail})`;
+    const convText = dnn.available ? `convolutions: ${dnn.detail}` : `convolutions: im2col + GEMM (${dnn.detail})`;
     return `cpu: ${cpuModel()}, ${navigator.hardwareConcurrency} threads; ${gemmText}; ${convText}`;
   }
 

@@ -74,12 +74,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const y = product({ a, b, transA: false, transB: false, batch, m, n, k, shape: [...lead, m, n] });
   return record(y, "matmul", [a, b], (g) => [
     // dA = g Bᵀ, dB = Aᵀ g
-    a.requiresGrad
-      ? product({ a: g, b, transA: false, transB: true, batch, m, n: k, k: n, shape: a.shape })
-      : null,
-    b.requiresGrad
-      ? product({ a, b: g, transA: true, transB: false, batch, m: k, n, k: m, shape: b.shape })
-      : null,
+    a.requiresGrad ? product({ a: g, b, transA: false, transB: true, batch, m, n: k, k: n, shape: a.shape }) : null,
+    b.requiresGrad ? product({ a, b: g, transA: true, transB: false, batch, m: k, n, k: m, shape: b.shape }) : null,
   ]);
 }
 
@@ -104,9 +100,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const outFeatures = weight.shape[0];
   if (weight.ndim !== 2 || weight.shape[1] !== inFeatures || x.ndim < 1) {
     throw new Error(
-      `linear(): input [${x.shape}] does not match weight [${weight.shape}]; expected (..., ${
-        weight.shape[1]
-      }) inputs`,
+      `linear(): input [${x.shape}] does not match weight [${weight.shape}]; expected (..., ${weight.shape[1]}) inputs`,
     );
   }
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== outFeatures)) {
