@@ -47,13 +47,7 @@ export {
   parseCifarBatch,
   prepareCifar10,
 } from "./data/cifar10.ts";
-export {
-  downloadFile,
-  type DownloadOptions,
-  fileMd5,
-  NetworkError,
-  type ProgressCallback,
-} from "./data/download.ts";
+export { downloadFile, type DownloadOptions, fileMd5, NetworkError, type ProgressCallback } from "./data/download.ts";
 export { readTar, type TarEntry } from "./data/tar.ts";
 export {
   cropPadded,
@@ -69,13 +63,7 @@ export {
   type TransformOptions,
 } from "./data/transforms.ts";
 export { type Batch, batches, BatchLoader, type BatchLoaderOptions } from "./data/loader.ts";
-export {
-  DATASET_NAMES,
-  type DatasetName,
-  datasetNormalization,
-  isDatasetName,
-  loadDataset,
-} from "./data/datasets.ts";
+export { DATASET_NAMES, type DatasetName, datasetNormalization, isDatasetName, loadDataset } from "./data/datasets.ts";
 
 const USAGE = `Usage: deno task data [--dataset cifar10|digits] [--data-dir DIR]
 
@@ -98,8 +86,7 @@ function progressPrinter(label: string): ProgressCallback {
     const fraction = total > 0 ? done / total : 0;
     const megabytes = (n: number): string => (n / 1e6).toFixed(1);
     const rate = done / Math.max((performance.now() - started) / 1000, 1e-3);
-    const text =
-      `${label} ${(100 * fraction).toFixed(0).padStart(3)}% ${megabytes(done)}/${megabytes(total)} MB ` +
+    const text = `${label} ${(100 * fraction).toFixed(0).padStart(3)}% ${megabytes(done)}/${megabytes(total)} MB ` +
       `${megabytes(rate)} MB/s`;
     if (tty) {
       const now = performance.now();

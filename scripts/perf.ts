@@ -157,7 +157,9 @@ async function main(argv: string[]): Promise<number> {
   for (const name of numbers) {
     const v = Number(values[name]);
     if (!Number.isInteger(v) || v < (name === "warmup" ? 0 : 1)) {
-      console.error(`error: --${name} must be a ${name === "warmup" ? "non-negative" : "positive"} integer, got "${values[name]}"`);
+      console.error(
+        `error: --${name} must be a ${name === "warmup" ? "non-negative" : "positive"} integer, got "${values[name]}"`,
+      );
       return 2;
     }
   }
@@ -183,10 +185,35 @@ async function main(argv: string[]): Promise<number> {
     const common = ["--model", c.model, "--image-size", String(c.imageSize), "--batch", String(c.batch)];
     const counts = ["--steps", values.steps, "--warmup", values.warmup];
     for (let round = 0; round < Number(values.rounds); round++) {
-      ours = best(ours, await runJson(Deno.execPath(), ["run", "-A", new URL("scripts/bench.ts", ROOT).pathname, ...common, ...counts, "--device", "cpu", "--json"]));
-      torch = best(torch, await runJson(values.python, [values["torch-script"], ...common, ...counts, "--device", "cpu", "--threads", values.threads]));
+      ours = best(
+        ours,
+        await runJson(Deno.execPath(), [
+          "run",
+          "-A",
+          new URL("scripts/bench.ts", ROOT).pathname,
+          ...common,
+          ...counts,
+          "--device",
+          "cpu",
+          "--json",
+        ]),
+      );
+      torch = best(
+        torch,
+        await runJson(values.python, [
+          values["torch-script"],
+          ...common,
+          ...counts,
+          "--device",
+          "cpu",
+          "--threads",
+          values.threads,
+        ]),
+      );
       console.log(
-        `${c.model} ${c.imageSize}x${c.imageSize} batch ${c.batch} round ${round + 1}: train ${ours.train_img_s} vs ${torch.train_img_s} img/s, inference ${ours.infer_img_s} vs ${torch.infer_img_s} img/s`,
+        `${c.model} ${c.imageSize}x${c.imageSize} batch ${c.batch} round ${
+          round + 1
+        }: train ${ours.train_img_s} vs ${torch.train_img_s} img/s, inference ${ours.infer_img_s} vs ${torch.infer_img_s} img/s`,
       );
     }
     rows.push({ ...c, ours: ours!, torch: torch! });
@@ -195,7 +222,9 @@ async function main(argv: string[]): Promise<number> {
     machine: `${cpuModel()}, ${navigator.hardwareConcurrency} cores`,
     date: new Date().toISOString().slice(0, 10),
     command: `deno task perf --rounds ${values.rounds} --steps ${values.steps} --warmup ${values.warmup}`,
-    versions: `Deno ${Deno.version.deno}; ours: ${String(rows[0]?.ours.device_info ?? "")}; PyTorch ${String(rows[0]?.torch.torch ?? "")} with ${values.threads} threads`,
+    versions: `Deno ${Deno.version.deno}; ours: ${String(rows[0]?.ours.device_info ?? "")}; PyTorch ${
+      String(rows[0]?.torch.torch ?? "")
+    } with ${values.threads} threads`,
   });
   console.log(`\n${section}`);
   if (!values["no-write"]) {

@@ -1,10 +1,5 @@
 import * as conv from "../nn/cpu/conv.ts";
-import {
-  oneDnnConvBackwardData,
-  oneDnnConvBackwardWeights,
-  oneDnnConvForward,
-  oneDnnInfo,
-} from "../nn/cpu/onednn.ts";
+import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward, oneDnnInfo } from "../nn/cpu/onednn.ts";
 import type { Conv2dGeometry } from "../nn/device.ts";
 import { convGeometry } from "../nn/ops/conv.ts";
 import { Generator } from "../nn/random.ts";

@@ -198,9 +198,7 @@ export function directionalGradcheck(params: Tensor[], loss: () => Tensor, tol =
     });
     const originals = params.map((p) => p.toFloat64Array());
     const shifted = (sign: number): number => {
-      params.forEach((p, i) =>
-        p.device.write(p.buffer, originals[i].map((v, j) => v + sign * eps * directions[i][j]))
-      );
+      params.forEach((p, i) => p.device.write(p.buffer, originals[i].map((v, j) => v + sign * eps * directions[i][j])));
       return noGrad(() => tidy(() => loss().item()));
     };
     const numeric = (shifted(1) - shifted(-1)) / (2 * eps);

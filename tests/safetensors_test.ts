@@ -429,8 +429,7 @@ async function runPython(script: string, ...args: string[]): Promise<string> {
   return decoder.decode(stdout);
 }
 
-const torchTestName =
-  "loadWeights() and saveWeights() exchange a Conv2d + BatchNorm2d state dict with PyTorch";
+const torchTestName = "loadWeights() and saveWeights() exchange a Conv2d + BatchNorm2d state dict with PyTorch";
 const torchReason = torchUnavailable();
 if (torchReason) {
   Deno.test({ name: `${torchTestName} (skipped: ${torchReason})`, ignore: true, fn() {} });

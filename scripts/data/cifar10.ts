@@ -277,8 +277,7 @@ export async function loadCifar10(dataDir: string, options: Cifar10Options = {})
   };
   const remedy = `delete it and run ${PREPARE_HINT} again`;
   const classes = parseClassNames(await read(META_FILE), join(folder, META_FILE), remedy);
-  const parse = async (name: string) =>
-    parseCifarBatch(await read(name), join(folder, name), remedy, options);
+  const parse = async (name: string) => parseCifarBatch(await read(name), join(folder, name), remedy, options);
   const split = (parts: { images: Uint8Array; labels: Uint8Array }[]): ImageDataset => {
     const images = new Uint8Array(parts.reduce((n, p) => n + p.images.length, 0));
     const labels = new Uint8Array(parts.reduce((n, p) => n + p.labels.length, 0));

@@ -1,0 +1,45 @@
+/**
+ * Cooperative interruption: Ctrl-C (SIGINT) aborts a signal that long loops check between steps,
+ * and loops yield to the event loop so that the signal listener gets to run.
+ *
+ * @module
+ */
+
+/**
+ * Lets pending callbacks (signal listeners, timers) run before the caller continues.
+ *
+ * @returns A promise that resolves on the next macrotask.
+ * @example
+ * ```ts
+ * import { yieldToEventLoop } from "./interrupt.ts";
+ * for (let step = 0; step < 3; step++) await yieldToEventLoop();
+ * ```
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Turns the first Ctrl-C into `controller.abort()` (the loop then saves and stops); a second
+ * Ctrl-C exits at once with status 130.
+ *
+ * @param controller The controller whose signal the loop checks.
+ * @param notice Called once on the first Ctrl-C, to tell the user what happens next.
+ * @returns A function that removes the listener.
+ * @example
+ * ```ts
+ * import { abortOnSigint } from "./interrupt.ts";
+ * const controller = new AbortController();
+ * const release = abortOnSigint(controller, () => console.error("stopping after this step"));
+ * release();
+ * ```
+ */
+export function abortOnSigint(controller: AbortController, notice: () => void): () => void {
+  const listener = (): void => {
+    if (controller.signal.aborted) Deno.exit(130);
+    notice();
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGINT", listener);
+  return () => Deno.removeSignalListener("SIGINT", listener);
+}
