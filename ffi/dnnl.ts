@@ -12,6 +12,12 @@
 export const DNNL_MEMORY_DESC_BYTES = 696;
 /** `sizeof(dnnl_convolution_desc_t)` in oneDNN 2.x. */
 export const DNNL_CONVOLUTION_DESC_BYTES = 5976;
+/** `sizeof(dnnl_batch_normalization_desc_t)` in oneDNN 2.x. */
+export const DNNL_BATCH_NORMALIZATION_DESC_BYTES = 3496;
+/** `sizeof(dnnl_eltwise_desc_t)` in oneDNN 2.x. */
+export const DNNL_ELTWISE_DESC_BYTES = 1416;
+/** `sizeof(dnnl_binary_desc_t)` in oneDNN 2.x. */
+export const DNNL_BINARY_DESC_BYTES = 2096;
 /** `sizeof(dnnl_exec_arg_t)`: `{ int arg; dnnl_memory_t memory; }`. */
 export const DNNL_EXEC_ARG_BYTES = 16;
 /** Length of `dnnl_dims_t` (int64_t[DNNL_MAX_NDIMS]). */
@@ -27,14 +33,41 @@ export const DNNL_STREAM_DEFAULT_FLAGS = 1;
 export const DNNL_F32 = 3;
 /** `dnnl_format_tag_t`: let the primitive choose. */
 export const DNNL_FORMAT_ANY = 1;
+/** `dnnl_format_tag_t`: plain 1-D. */
+export const DNNL_A = 2;
 /** `dnnl_format_tag_t`: plain 4-D (NCHW, OIHW). */
 export const DNNL_ABCD = 5;
 /** `dnnl_format_tag_t`: plain 5-D (GOIHW). */
 export const DNNL_ABCDE = 7;
 /** `dnnl_prop_kind_t`. */
 export const DNNL_FORWARD_TRAINING = 64;
+/** `dnnl_prop_kind_t`. */
+export const DNNL_FORWARD_INFERENCE = 96;
+/** `dnnl_prop_kind_t`: backward for data and weights (scale and shift). */
+export const DNNL_BACKWARD = 128;
+/** `dnnl_normalization_flags_t`: normalise with the given mean and variance. */
+export const DNNL_USE_GLOBAL_STATS = 0x1;
+/** `dnnl_normalization_flags_t`: a separate scale tensor (oneDNN 2.3+). */
+export const DNNL_USE_SCALE = 0x8;
+/** `dnnl_normalization_flags_t`: a separate shift tensor (oneDNN 2.3+). */
+export const DNNL_USE_SHIFT = 0x10;
 /** `dnnl_alg_kind_t`: direct convolution (what PyTorch uses; no Winograd). */
 export const DNNL_CONVOLUTION_DIRECT = 1;
+
+/** `dnnl_alg_kind_t` of element-wise and binary primitives. */
+export const DNNL_ALG = {
+  eltwiseSquare: 79,
+  eltwiseSqrt: 111,
+  eltwiseLinear: 127,
+  binaryAdd: 131056,
+  binaryMul: 131057,
+  binaryDiv: 131060,
+} as const;
+
+/** `DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1`: the tensor of binary post-op `index`. */
+export function dnnlPostOpSrc1(index: number): number {
+  return 16384 * (index + 1) | 2;
+}
 
 /** `DNNL_ARG_*` execution argument ids. */
 export const DNNL_ARG = {
@@ -44,6 +77,13 @@ export const DNNL_ARG = {
   diffSrc: 129,
   diffDst: 145,
   diffWeights: 161,
+  src1: 2,
+  mean: 49,
+  variance: 50,
+  scale: 51,
+  shift: 52,
+  diffScale: 255,
+  diffShift: 256,
   from: 1,
   to: 17,
 } as const;
@@ -88,6 +128,26 @@ export const DNNL_SYMBOLS = {
     parameters: [P, I, P, P, P, P, B, B, B, B],
     result: I,
   },
+  /** `dnnl_batch_normalization_forward_desc_init(desc *, prop, const md *data, float epsilon, unsigned flags)` */
+  dnnl_batch_normalization_forward_desc_init: { parameters: [P, I, P, "f32", "u32"], result: I },
+  /** `dnnl_batch_normalization_backward_desc_init(desc *, prop, const md *diff_data, const md *data, float epsilon, unsigned flags)` */
+  dnnl_batch_normalization_backward_desc_init: { parameters: [P, I, P, P, "f32", "u32"], result: I },
+  /** `dnnl_eltwise_forward_desc_init(desc *, prop, alg, const md *data, float alpha, float beta)` */
+  dnnl_eltwise_forward_desc_init: { parameters: [P, I, I, P, "f32", "f32"], result: I },
+  /** `dnnl_binary_desc_init(desc *, alg, const md *src0, const md *src1, const md *dst)` */
+  dnnl_binary_desc_init: { parameters: [P, I, P, P, P], result: I },
+  /** `dnnl_primitive_attr_create(dnnl_primitive_attr_t *attr)` */
+  dnnl_primitive_attr_create: { parameters: [B], result: I },
+  /** `dnnl_primitive_attr_set_post_ops(attr, const_dnnl_post_ops_t)` */
+  dnnl_primitive_attr_set_post_ops: { parameters: [P, P], result: I },
+  /** `dnnl_post_ops_create(dnnl_post_ops_t *post_ops)` */
+  dnnl_post_ops_create: { parameters: [B], result: I },
+  /** `dnnl_post_ops_append_sum(post_ops, float scale)`: dst = result + scale * dst */
+  dnnl_post_ops_append_sum: { parameters: [P, "f32"], result: I },
+  /** `dnnl_post_ops_append_eltwise(post_ops, float scale, alg, float alpha, float beta)` */
+  dnnl_post_ops_append_eltwise: { parameters: [P, "f32", I, "f32", "f32"], result: I },
+  /** `dnnl_post_ops_append_binary(post_ops, alg, const md *src1)` */
+  dnnl_post_ops_append_binary: { parameters: [P, I, P], result: I },
   /** `dnnl_primitive_desc_create(pd *, const_dnnl_op_desc_t, attr, engine, hint_forward_pd)` */
   dnnl_primitive_desc_create: { parameters: [B, P, P, P, P], result: I },
   /** `dnnl_reorder_primitive_desc_create(pd *, src_md, src_engine, dst_md, dst_engine, attr)` */

@@ -29,7 +29,10 @@ import * as elementwise from "./elementwise.ts";
 import { blasInfo, type FloatArray, gemm } from "./gemm.ts";
 import * as layout from "./layout.ts";
 import * as norm from "./norm.ts";
-import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward, oneDnnInfo } from "./onednn.ts";
+import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward } from "./onednn/conv.ts";
+import { oneDnnBatchNormBackward, oneDnnBatchNormInfer, oneDnnBatchNormTrain } from "./onednn/norm.ts";
+import { oneDnnAdamUpdate } from "./onednn/optim.ts";
+import { oneDnnInfo } from "./onednn/runtime.ts";
 import * as optim from "./optim.ts";
 import * as pool from "./pool.ts";
 import * as softmax from "./softmax.ts";
@@ -257,7 +260,7 @@ export class CpuDevice implements Device {
     saveMean: DeviceBuffer,
     saveInvStd: DeviceBuffer,
   ): void {
-    norm.batchNormTrain(
+    const args = [
       g,
       f(x),
       f(weight),
@@ -269,7 +272,14 @@ export class CpuDevice implements Device {
       f(y),
       f(saveMean),
       f(saveInvStd),
-    );
+    ] as const;
+    if (
+      args[1] instanceof Float32Array &&
+      oneDnnBatchNormTrain(...(args as unknown as Parameters<typeof oneDnnBatchNormTrain>))
+    ) {
+      return;
+    }
+    norm.batchNormTrain(...args);
   }
 
   batchNormInfer(
@@ -282,7 +292,14 @@ export class CpuDevice implements Device {
     eps: number,
     y: DeviceBuffer,
   ): void {
-    norm.batchNormInfer(g, f(x), f(weight), f(bias), f(runningMean), f(runningVar), eps, f(y));
+    const args = [g, f(x), f(weight), f(bias), f(runningMean), f(runningVar), eps, f(y)] as const;
+    if (
+      args[1] instanceof Float32Array &&
+      oneDnnBatchNormInfer(...(args as unknown as Parameters<typeof oneDnnBatchNormInfer>))
+    ) {
+      return;
+    }
+    norm.batchNormInfer(...args);
   }
 
   batchNormBackward(
@@ -296,17 +313,14 @@ export class CpuDevice implements Device {
     dweight: DeviceBuffer,
     dbias: DeviceBuffer,
   ): void {
-    norm.batchNormBackward(
-      g,
-      f(x),
-      f(dy),
-      f(weight),
-      f(saveMean),
-      f(saveInvStd),
-      f(dx),
-      f(dweight),
-      f(dbias),
-    );
+    const args = [g, f(x), f(dy), f(weight), f(saveMean), f(saveInvStd), f(dx), f(dweight), f(dbias)] as const;
+    if (
+      args[1] instanceof Float32Array &&
+      oneDnnBatchNormBackward(...(args as unknown as Parameters<typeof oneDnnBatchNormBackward>))
+    ) {
+      return;
+    }
+    norm.batchNormBackward(...args);
   }
 
   maxPool2dForward(g: Pool2dGeometry, x: DeviceBuffer, y: DeviceBuffer): void {
@@ -392,7 +406,14 @@ export class CpuDevice implements Device {
     v: DeviceBuffer,
     args: AdamArgs,
   ): void {
-    optim.adamUpdate(f(param), f(grad), f(m), f(v), args);
+    const [p, g, first, second] = [f(param), f(grad), f(m), f(v)];
+    if (
+      p instanceof Float32Array &&
+      oneDnnAdamUpdate(p, g as Float32Array, first as Float32Array, second as Float32Array, args)
+    ) {
+      return;
+    }
+    optim.adamUpdate(p, g, first, second, args);
   }
 }
 

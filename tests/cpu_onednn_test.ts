@@ -1,5 +1,11 @@
+import assert from "node:assert/strict";
 import * as conv from "../nn/cpu/conv.ts";
-import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward, oneDnnInfo } from "../nn/cpu/onednn.ts";
+import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward } from "../nn/cpu/onednn/conv.ts";
+import { oneDnnBatchNormBackward, oneDnnBatchNormInfer, oneDnnBatchNormTrain } from "../nn/cpu/onednn/norm.ts";
+import { oneDnnAdamUpdate } from "../nn/cpu/onednn/optim.ts";
+import { oneDnnInfo } from "../nn/cpu/onednn/runtime.ts";
+import { adamUpdate } from "../nn/cpu/optim.ts";
+import * as norm from "../nn/cpu/norm.ts";
 import type { Conv2dGeometry } from "../nn/device.ts";
 import { convGeometry } from "../nn/ops/conv.ts";
 import { Generator } from "../nn/random.ts";
@@ -102,3 +108,80 @@ testWith(
     }
   },
 );
+
+testWith("oneDNN batch norm agrees with the TypeScript path: train, running stats, inference, backward", [
+  "ffi",
+  "env",
+  "read",
+], () => {
+  if (!oneDnnInfo().available) throw new Error(`oneDNN is not available here: ${oneDnnInfo().detail}`);
+  const g = new Generator(3);
+  for (
+    const geo of [{ batch: 4, channels: 3, spatial: 25 }, { batch: 32, channels: 64, spatial: 1 }, {
+      batch: 2,
+      channels: 16,
+      spatial: 64,
+    }]
+  ) {
+    const label = JSON.stringify(geo);
+    const size = geo.batch * geo.channels * geo.spatial;
+    const x = Float32Array.from(random(size, g), (v, i) => 3 * v + (i % 7));
+    const weight = random(geo.channels, g);
+    const bias = random(geo.channels, g);
+    const dy = random(size, g);
+    const outputs = [0, 1].map(() => ({
+      y: new Float32Array(size),
+      mean: new Float32Array(geo.channels),
+      invStd: new Float32Array(geo.channels),
+      rm: Float32Array.from({ length: geo.channels }, (_, c) => c / 10),
+      rv: Float32Array.from({ length: geo.channels }, (_, c) => 1 + c / 10),
+      infer: new Float32Array(size),
+      dx: new Float32Array(size),
+      dw: new Float32Array(geo.channels),
+      db: new Float32Array(geo.channels),
+    }));
+    const [a, b] = outputs;
+    if (!oneDnnBatchNormTrain(geo, x, weight, bias, a.rm, a.rv, 0.1, 1e-5, a.y, a.mean, a.invStd)) {
+      throw new Error("oneDNN refused the batch norm primitive");
+    }
+    norm.batchNormTrain(geo, x, weight, bias, b.rm, b.rv, 0.1, 1e-5, b.y, b.mean, b.invStd);
+    const tol = { rtol: 1e-4, atol: 1e-5 };
+    for (const key of ["y", "mean", "invStd", "rm", "rv"] as const) assertClose(a[key], b[key], tol, `${key} ${label}`);
+    oneDnnBatchNormInfer(geo, x, weight, bias, b.rm, b.rv, 1e-5, a.infer);
+    norm.batchNormInfer(geo, x, weight, bias, b.rm, b.rv, 1e-5, b.infer);
+    assertClose(a.infer, b.infer, tol, `inference ${label}`);
+    oneDnnBatchNormBackward(geo, x, dy, weight, b.mean, b.invStd, a.dx, a.dw, a.db);
+    norm.batchNormBackward(geo, x, dy, weight, b.mean, b.invStd, b.dx, b.dw, b.db);
+    for (const key of ["dx", "dw", "db"] as const) {
+      assertClose(a[key], b[key], { rtol: 1e-3, atol: 1e-4 }, `${key} ${label}`);
+    }
+  }
+});
+
+testWith("oneDNN Adam agrees with the TypeScript update over several steps", ["ffi", "env", "read"], () => {
+  if (!oneDnnInfo().available) throw new Error(`oneDNN is not available here: ${oneDnnInfo().detail}`);
+  const g = new Generator(4);
+  const n = 40000;
+  const param = random(n, g);
+  const [p1, p2] = [param.slice(), param.slice()];
+  const [m1, m2, v1, v2] = [0, 0, 0, 0].map(() => new Float32Array(n));
+  for (let step = 1; step <= 5; step++) {
+    const grad = random(n, g);
+    const args = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step };
+    if (!oneDnnAdamUpdate(p1, grad, m1, v1, args)) throw new Error("oneDNN refused the Adam update");
+    adamUpdate(p2, grad, m2, v2, args);
+  }
+  // float32 passes against a float64 loop: the moments agree to float32 rounding, the parameter
+  // (1 ± 5e-2 after 5 steps of 1e-2) to a few ulps of its change.
+  assertClose(m1, m2, { rtol: 1e-5, atol: 1e-7 }, "first moment");
+  assertClose(v1, v2, { rtol: 1e-5, atol: 1e-9 }, "second moment");
+  assertClose(p1, p2, { rtol: 0, atol: 2e-6 }, "parameter");
+  const small = new Float32Array(100);
+  const args = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 };
+  assert.equal(oneDnnAdamUpdate(small, small, small, small, args), false, "small tensors stay in TypeScript");
+  assert.equal(
+    oneDnnAdamUpdate(p1, p1, m1, v1, { ...args, weightDecay: 0.1 }),
+    false,
+    "weight decay stays in TypeScript",
+  );
+});
