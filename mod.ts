@@ -98,6 +98,7 @@ export type { Conv2dOptions, MaxPool2dOptions } from "./nn/ops/mod.ts";
 export { crossEntropy, type CrossEntropyOptions, type Targets } from "./nn/loss.ts";
 export {
   type BlockClass,
+  BottleneckBlock,
   buildStages,
   EPSABlock,
   EPSANet,
@@ -111,6 +112,7 @@ export {
 } from "./nn/epsanet.ts";
 export { Bottleneck, ResNet, resnet50 } from "./nn/resnet.ts";
 export { createModel, isModelName, MODEL_NAMES, type ModelName } from "./nn/models.ts";
+export { copyFileAtomic, writeFileAtomic } from "./nn/files.ts";
 export { profileDevice, type ProfileEntry, type Profiler } from "./nn/profile.ts";
 export { formatSummary, type Summary, summary, type SummaryRow, withCommas } from "./nn/summary.ts";
 export {

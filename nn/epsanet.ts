@@ -169,8 +169,10 @@ export class PSAModule extends Module {
 }
 
 /**
- * The EPSANet bottleneck (expansion 4): 1x1 conv, BN, ReLU, PSAModule (carrying the stride), BN,
- * ReLU, 1x1 conv, BN, plus the identity or the downsample branch, ReLU.
+ * The bottleneck residual block shared by EPSANet and ResNet (expansion 4): 1x1 conv, BN, ReLU,
+ * the middle module (carrying the stride), BN, ReLU, 1x1 conv, BN, plus the identity or the
+ * downsample branch, ReLU. Subclasses choose the middle module: PSA for EPSANet, a 3x3 conv for
+ * ResNet.
  *
  * @example
  * ```ts
@@ -179,15 +181,15 @@ export class PSAModule extends Module {
  * new EPSABlock(256, 64).forward(randn([1, 256, 8, 8])).shape; // [1, 256, 8, 8]
  * ```
  */
-export class EPSABlock extends Module {
+export abstract class BottleneckBlock<Middle extends Module> extends Module {
   /** Channel expansion of the block's output. */
   static readonly expansion = 4;
   /** 1x1 reduction. */
   readonly conv1: Conv2d;
   /** After conv1. */
   readonly bn1: BatchNorm2d;
-  /** Pyramid split attention. */
-  readonly conv2: PSAModule;
+  /** The middle module: PSA (EPSANet) or a 3x3 conv (ResNet). */
+  readonly conv2: Middle;
   /** After conv2. */
   readonly bn2: BatchNorm2d;
   /** 1x1 expansion. */
@@ -200,40 +202,65 @@ export class EPSABlock extends Module {
   readonly downsample: Sequential | null;
 
   /**
+   * Builds the block around `middle`.
+   *
    * @param inplanes Input channels.
    * @param planes Inner channels (output is planes * 4).
-   * @param options stride, downsample, convKernels, convGroups.
+   * @param middle The middle module, planes -> planes.
+   * @param downsample Projection of the identity, or null.
    */
-  /** Creates the object; see the class documentation. */
-  constructor(
-    inplanes: number,
-    planes: number,
-    options: { stride?: number; downsample?: Sequential | null } & Omit<PSAOptions, "stride"> = {},
-  ) {
+  constructor(inplanes: number, planes: number, middle: Middle, downsample: Sequential | null) {
     super();
     this.conv1 = this.registerModule("conv1", new Conv2d(inplanes, planes, 1, { bias: false }));
     this.bn1 = this.registerModule("bn1", new BatchNorm2d(planes));
-    this.conv2 = this.registerModule(
-      "conv2",
-      new PSAModule(planes, planes, { ...options, stride: options.stride ?? 1 }),
-    );
+    this.conv2 = this.registerModule("conv2", middle);
     this.bn2 = this.registerModule("bn2", new BatchNorm2d(planes));
-    this.conv3 = this.registerModule(
-      "conv3",
-      new Conv2d(planes, planes * EPSABlock.expansion, 1, { bias: false }),
-    );
-    this.bn3 = this.registerModule("bn3", new BatchNorm2d(planes * EPSABlock.expansion));
+    this.conv3 = this.registerModule("conv3", new Conv2d(planes, planes * 4, 1, { bias: false }));
+    this.bn3 = this.registerModule("bn3", new BatchNorm2d(planes * 4));
     this.relu = this.registerModule("relu", new ReLU());
-    this.downsample = options.downsample ? this.registerModule("downsample", options.downsample) : null;
+    this.downsample = downsample ? this.registerModule("downsample", downsample) : null;
   }
 
-  /** Runs the module on `x`. */
+  /** Runs the block on `x`. */
   forward(x: Tensor): Tensor {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
     return this.relu.forward(out.add(identity));
+  }
+}
+
+/**
+ * The EPSANet bottleneck: a {@linkcode BottleneckBlock} whose middle module is a
+ * {@linkcode PSAModule} carrying the stride.
+ *
+ * @example
+ * ```ts
+ * import { EPSABlock } from "./epsanet.ts";
+ * import { randn } from "./tensor.ts";
+ * new EPSABlock(256, 64).forward(randn([1, 256, 8, 8])).shape; // [1, 256, 8, 8]
+ * ```
+ */
+export class EPSABlock extends BottleneckBlock<PSAModule> {
+  /**
+   * Builds the block with its PSA module.
+   *
+   * @param inplanes Input channels.
+   * @param planes Inner channels (output is planes * 4).
+   * @param options stride, downsample, convKernels, convGroups.
+   */
+  constructor(
+    inplanes: number,
+    planes: number,
+    options: { stride?: number; downsample?: Sequential | null } & Omit<PSAOptions, "stride"> = {},
+  ) {
+    super(
+      inplanes,
+      planes,
+      new PSAModule(planes, planes, { ...options, stride: options.stride ?? 1 }),
+      options.downsample ?? null,
+    );
   }
 }
 

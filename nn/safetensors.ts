@@ -18,6 +18,7 @@
  */
 
 import { cpu } from "./cpu/device.ts";
+import { writeFileAtomic } from "./files.ts";
 import type { Module } from "./module.ts";
 import { type Tensor, tensor } from "./tensor.ts";
 
@@ -299,23 +300,7 @@ export async function writeSafetensors(
   tensors: Readonly<Record<string, Tensor>>,
   options: WriteOptions = {},
 ): Promise<void> {
-  const bytes = serializeSafetensors(tensors, options, path);
-  const temp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    const file = await Deno.open(temp, { write: true, createNew: true });
-    try {
-      for (let written = 0; written < bytes.length;) written += await file.write(bytes.subarray(written));
-      await file.sync(); // the data must be on disk before the rename makes it visible
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {}); // it may never have been created
-    throw new Error(`Cannot write ${path}: ${error instanceof Error ? error.message : error}`, {
-      cause: error,
-    });
-  }
+  await writeFileAtomic(path, serializeSafetensors(tensors, options, path));
 }
 
 /**

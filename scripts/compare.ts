@@ -16,8 +16,8 @@
  * @module
  */
 
+import { writeFileAtomic } from "../mod.ts";
 import { errorLine, parseFlags, runMain, UsageError } from "./lib/args.ts";
-import { writeFileAtomic } from "./lib/files.ts";
 import { type EpochRecord, epochRecords, parseMetrics } from "./lib/metrics.ts";
 import { type Chart, PALETTE, renderCharts, type Series } from "./lib/plot.ts";
 import { runPaths } from "./lib/run_folder.ts";

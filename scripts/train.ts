@@ -21,6 +21,7 @@
 import { join } from "node:path";
 import {
   Adam,
+  copyFileAtomic,
   CosineAnnealingLR,
   createModel,
   defaultDevice,
@@ -40,6 +41,7 @@ import {
   StepLR,
   tensor,
   tidy,
+  writeFileAtomic,
 } from "../mod.ts";
 import {
   BatchLoader,
@@ -61,7 +63,7 @@ import {
 } from "./lib/checkpoint.ts";
 import { checkDeviceSpec, pickDevice } from "./lib/device.ts";
 import { countTopK, evaluate } from "./lib/evaluate.ts";
-import { copyFileAtomic, pathExists, writeFileAtomic } from "./lib/files.ts";
+import { pathExists } from "./lib/files.ts";
 import { abortOnSigint, yieldToEventLoop } from "./lib/interrupt.ts";
 import {
   type EpochRecord,

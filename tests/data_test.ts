@@ -25,7 +25,7 @@ import {
   toFloat,
   trainTransform,
 } from "../scripts/data.ts";
-import { assertClose, assertThrows, testWith } from "./helpers.ts";
+import { assertClose, assertThrows, testWith, withTempDir } from "./helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: CIFAR-format records, tar archives written by hand, temp folders, a Range server.
@@ -97,15 +97,6 @@ function cifarMembers(change: Record<string, Uint8Array | undefined> = {}) {
 
 function md5(bytes: Uint8Array): string {
   return createHash("md5").update(bytes).digest("hex");
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "epsanet-data-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Names of the files under `dir` (recursively), relative to it. */

@@ -211,3 +211,36 @@ export function directionalGradcheck(params: Tensor[], loss: () => Tensor, tol =
     }
   });
 }
+
+/**
+ * Asserts that `promise` rejects with an Error whose message matches `pattern`.
+ *
+ * @param promise Work expected to fail.
+ * @param pattern Expected message.
+ */
+export async function assertRejects(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!pattern.test(message)) {
+      throw new AssertionError({ message: `Expected an error matching ${pattern}, got: ${message}` });
+    }
+    return;
+  }
+  throw new AssertionError({ message: `Expected an error matching ${pattern}, but nothing was thrown` });
+}
+
+/**
+ * Runs `fn` with a fresh temporary folder, removed afterwards.
+ *
+ * @param fn The work.
+ */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "epsanet-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

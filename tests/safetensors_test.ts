@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { AssertionError } from "node:assert";
 import { BatchNorm2d, Conv2d, type Module, Sequential } from "../nn/layers.ts";
 import { manualSeed } from "../nn/random.ts";
 import {
@@ -11,7 +10,7 @@ import {
   writeSafetensors,
 } from "../nn/safetensors.ts";
 import { memory, randn, type Tensor, tensor, tidy } from "../nn/tensor.ts";
-import { assertThrows, granted, testWith } from "./helpers.ts";
+import { assertRejects, assertThrows, granted, testWith, withTempDir } from "./helpers.ts";
 
 type Header = Record<string, Record<string, unknown>>;
 
@@ -30,29 +29,6 @@ function readHeader(bytes: Uint8Array): { header: Header; headerLength: number }
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
   return { header, headerLength };
-}
-
-/** The async counterpart of `assertThrows`. */
-async function assertRejects(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (!pattern.test(message)) {
-      throw new AssertionError({ message: `Expected an error matching ${pattern}, got: ${message}` });
-    }
-    return;
-  }
-  throw new AssertionError({ message: `Expected an error matching ${pattern}, but nothing was thrown` });
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "safetensors_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 async function listDir(dir: string): Promise<string[]> {

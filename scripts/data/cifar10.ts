@@ -12,6 +12,8 @@ import { gunzipSync } from "node:zlib";
 import type { DatasetSplits, ImageDataset, Normalization } from "./dataset.ts";
 import { downloadFile, fileMd5, NetworkError, type ProgressCallback } from "./download.ts";
 import { readTar } from "./tar.ts";
+import { writeFileAtomic } from "../../mod.ts";
+import { pathExists } from "../lib/files.ts";
 
 /**
  * The official archive: URL, MD5, size and file name.
@@ -173,7 +175,7 @@ export async function downloadCifar10(
   const url = options.url ?? CIFAR10_ARCHIVE.url;
   const md5 = options.md5 ?? CIFAR10_ARCHIVE.md5;
   const archive = join(dataDir, CIFAR10_ARCHIVE.fileName);
-  if (await exists(archive)) {
+  if (await pathExists(archive)) {
     const actual = await fileMd5(archive);
     if (actual === md5) return archive;
     throw new Error(`${archive} has MD5 ${actual}, expected ${md5}; delete it and run ${PREPARE_HINT} again`);
@@ -338,25 +340,4 @@ function parseClassNames(bytes: Uint8Array, source: string, remedy: string): str
     throw new Error(`${source} lists ${names.length} class names, expected 10; ${remedy}`);
   }
   return names;
-}
-
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const temporary = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(temporary, data);
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

@@ -28,9 +28,9 @@ import {
   serializeSafetensors,
   type Stem,
   type Tensor,
+  writeFileAtomic,
 } from "../../mod.ts";
 import { DATASET_NAMES, type DatasetName, isDatasetName, type Normalization } from "../data.ts";
-import { writeFileAtomic } from "./files.ts";
 
 /**
  * The value of the `format` metadata key of every checkpoint these scripts write.
