@@ -18,6 +18,8 @@ export const DNNL_BATCH_NORMALIZATION_DESC_BYTES = 3496;
 export const DNNL_ELTWISE_DESC_BYTES = 1416;
 /** `sizeof(dnnl_binary_desc_t)` in oneDNN 2.x. */
 export const DNNL_BINARY_DESC_BYTES = 2096;
+/** `sizeof(dnnl_pooling_desc_t)` in oneDNN 2.x. */
+export const DNNL_POOLING_DESC_BYTES = 3192;
 /** `sizeof(dnnl_exec_arg_t)`: `{ int arg; dnnl_memory_t memory; }`. */
 export const DNNL_EXEC_ARG_BYTES = 16;
 /** Length of `dnnl_dims_t` (int64_t[DNNL_MAX_NDIMS]). */
@@ -54,11 +56,12 @@ export const DNNL_USE_SHIFT = 0x10;
 /** `dnnl_alg_kind_t`: direct convolution (what PyTorch uses; no Winograd). */
 export const DNNL_CONVOLUTION_DIRECT = 1;
 
-/** `dnnl_alg_kind_t` of element-wise and binary primitives. */
+/** `dnnl_alg_kind_t` of the element-wise, pooling and binary primitives. */
 export const DNNL_ALG = {
   eltwiseSquare: 79,
   eltwiseSqrt: 111,
   eltwiseLinear: 127,
+  poolingMax: 511,
   binaryAdd: 131056,
   binaryMul: 131057,
   binaryDiv: 131060,
@@ -134,6 +137,8 @@ export const DNNL_SYMBOLS = {
   dnnl_batch_normalization_backward_desc_init: { parameters: [P, I, P, P, "f32", "u32"], result: I },
   /** `dnnl_eltwise_forward_desc_init(desc *, prop, alg, const md *data, float alpha, float beta)` */
   dnnl_eltwise_forward_desc_init: { parameters: [P, I, I, P, "f32", "f32"], result: I },
+  /** `dnnl_pooling_forward_desc_init(desc *, prop, alg, const md *src, const md *dst, strides, kernel, pad_l, pad_r)` */
+  dnnl_pooling_forward_desc_init: { parameters: [P, I, I, P, P, B, B, B, B], result: I },
   /** `dnnl_binary_desc_init(desc *, alg, const md *src0, const md *src1, const md *dst)` */
   dnnl_binary_desc_init: { parameters: [P, I, P, P, P], result: I },
   /** `dnnl_primitive_attr_create(dnnl_primitive_attr_t *attr)` */

@@ -3,9 +3,11 @@ import * as conv from "../nn/cpu/conv.ts";
 import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward } from "../nn/cpu/onednn/conv.ts";
 import { oneDnnBatchNormBackward, oneDnnBatchNormInfer, oneDnnBatchNormTrain } from "../nn/cpu/onednn/norm.ts";
 import { oneDnnAdamUpdate } from "../nn/cpu/onednn/optim.ts";
+import { oneDnnMaxPoolForward } from "../nn/cpu/onednn/pool.ts";
 import { oneDnnInfo } from "../nn/cpu/onednn/runtime.ts";
 import { adamUpdate } from "../nn/cpu/optim.ts";
 import * as norm from "../nn/cpu/norm.ts";
+import * as pool from "../nn/cpu/pool.ts";
 import type { Conv2dGeometry } from "../nn/device.ts";
 import { convGeometry } from "../nn/ops/conv.ts";
 import { Generator } from "../nn/random.ts";
@@ -108,6 +110,34 @@ testWith(
     }
   },
 );
+
+testWith("oneDNN max pooling equals the TypeScript path exactly", ["ffi", "env", "read"], () => {
+  const g = new Generator(4);
+  // [input size, kernel, stride, padding]: the stems' 3x3/2 pool, odd sizes, stride 1, wide padding.
+  const cases = [[16, 3, 2, 1], [15, 2, 2, 0], [7, 3, 1, 1], [9, 4, 3, 2], [5, 5, 1, 2], [6, 1, 1, 0]];
+  for (const [size, kernel, stride, padding] of cases) {
+    const out = Math.floor((size + 2 * padding - kernel) / stride) + 1;
+    const geo = {
+      batch: 3,
+      channels: 5,
+      inHeight: size,
+      inWidth: size,
+      outHeight: out,
+      outWidth: out,
+      kernelH: kernel,
+      kernelW: kernel,
+      strideH: stride,
+      strideW: stride,
+      padH: padding,
+      padW: padding,
+    };
+    const x = random(3 * 5 * size * size, g);
+    const [y1, y2] = [new Float32Array(3 * 5 * out * out), new Float32Array(3 * 5 * out * out)];
+    assert.ok(oneDnnMaxPoolForward(geo, x, y1), "oneDNN refused the pooling primitive");
+    pool.maxPool2dForward(geo, x, y2);
+    assert.deepEqual(y1, y2, JSON.stringify(geo));
+  }
+});
 
 testWith("oneDNN batch norm agrees with the TypeScript path: train, running stats, inference, backward", [
   "ffi",

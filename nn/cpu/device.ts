@@ -32,6 +32,7 @@ import * as norm from "./norm.ts";
 import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward } from "./onednn/conv.ts";
 import { oneDnnBatchNormBackward, oneDnnBatchNormInfer, oneDnnBatchNormTrain } from "./onednn/norm.ts";
 import { oneDnnAdamUpdate } from "./onednn/optim.ts";
+import { oneDnnMaxPoolForward } from "./onednn/pool.ts";
 import { oneDnnInfo } from "./onednn/runtime.ts";
 import * as optim from "./optim.ts";
 import * as pool from "./pool.ts";
@@ -324,7 +325,9 @@ export class CpuDevice implements Device {
   }
 
   maxPool2dForward(g: Pool2dGeometry, x: DeviceBuffer, y: DeviceBuffer): void {
-    pool.maxPool2dForward(g, f(x), f(y));
+    const [xa, ya] = [f(x), f(y)];
+    if (ya instanceof Float32Array && oneDnnMaxPoolForward(g, xa as Float32Array, ya)) return;
+    pool.maxPool2dForward(g, xa, ya);
   }
 
   maxPool2dBackward(

@@ -23,17 +23,23 @@ import type { FloatArray } from "./gemm.ts";
  * ```
  */
 export function maxPool2dForward(g: Pool2dGeometry, x: FloatArray, y: FloatArray): void {
-  forEachWindow(g, (plane, out, h0, h1, w0, w1) => {
-    let best = -Infinity;
-    for (let h = h0; h < h1; h++) {
-      const row = plane + h * g.inWidth;
-      for (let w = w0; w < w1; w++) {
-        const v = x[row + w];
-        if (v > best || Number.isNaN(v)) best = v;
+  const { inHeight, inWidth } = g;
+  const windows = clippedWindows(g);
+  let out = 0;
+  for (let plane = 0; plane < g.batch * g.channels; plane++) {
+    const base = plane * inHeight * inWidth;
+    for (let i = 0; i < windows.length; i += 4, out++) {
+      let best = -Infinity;
+      for (let h = windows[i]; h < windows[i + 1]; h++) {
+        const row = base + h * inWidth;
+        for (let w = row + windows[i + 2], end = row + windows[i + 3]; w < end; w++) {
+          // Branch-free, and a NaN wins, as in PyTorch.
+          best = Math.max(best, x[w]);
+        }
       }
+      y[out] = best;
     }
-    y[out] = best;
-  });
+  }
 }
 
 /**
@@ -61,41 +67,56 @@ export function maxPool2dBackward(
   dx: FloatArray,
 ): void {
   dx.fill(0);
-  forEachWindow(g, (plane, out, h0, h1, w0, w1) => {
-    const target = y[out];
-    for (let h = h0; h < h1; h++) {
-      const row = plane + h * g.inWidth;
-      for (let w = w0; w < w1; w++) {
-        const v = x[row + w];
-        if (v === target || (Number.isNaN(v) && Number.isNaN(target))) {
-          dx[row + w] += dy[out];
-          return;
-        }
-      }
-    }
-  });
-}
-
-/** Calls `visit` for every output cell with its input plane offset and clipped window. */
-function forEachWindow(
-  g: Pool2dGeometry,
-  visit: (plane: number, out: number, h0: number, h1: number, w0: number, w1: number) => void,
-): void {
-  const planes = g.batch * g.channels;
-  const inPlane = g.inHeight * g.inWidth;
+  const { inHeight, inWidth } = g;
+  const windows = clippedWindows(g);
   let out = 0;
-  for (let p = 0; p < planes; p++) {
-    const plane = p * inPlane;
-    for (let oh = 0; oh < g.outHeight; oh++) {
-      const hs = oh * g.strideH - g.padH;
-      const h0 = Math.max(hs, 0);
-      const h1 = Math.min(hs + g.kernelH, g.inHeight);
-      for (let ow = 0; ow < g.outWidth; ow++, out++) {
-        const ws = ow * g.strideW - g.padW;
-        visit(plane, out, h0, h1, Math.max(ws, 0), Math.min(ws + g.kernelW, g.inWidth));
-      }
+  for (let plane = 0; plane < g.batch * g.channels; plane++) {
+    const base = plane * inHeight * inWidth;
+    for (let i = 0; i < windows.length; i += 4, out++) {
+      const target = y[out];
+      const found = firstIndexOf(x, target, base, inWidth, windows, i);
+      if (found >= 0) dx[found] += dy[out];
     }
   }
+}
+
+/** The first (row-major) index in window `i` whose value is `target` (NaN matches NaN), or -1. */
+function firstIndexOf(
+  x: FloatArray,
+  target: number,
+  base: number,
+  inWidth: number,
+  windows: Int32Array,
+  i: number,
+): number {
+  const nan = target !== target;
+  for (let h = windows[i]; h < windows[i + 1]; h++) {
+    const row = base + h * inWidth;
+    for (let w = row + windows[i + 2], end = row + windows[i + 3]; w < end; w++) {
+      if (x[w] === target || (nan && x[w] !== x[w])) return w;
+    }
+  }
+  return -1;
+}
+
+/**
+ * Each output cell's window clipped to the input, as [h0, h1, w0, w1] quadruples in row-major output
+ * order; the same for every plane, so it is computed once per call.
+ */
+function clippedWindows(g: Pool2dGeometry): Int32Array {
+  const windows = new Int32Array(g.outHeight * g.outWidth * 4);
+  let i = 0;
+  for (let oh = 0; oh < g.outHeight; oh++) {
+    const hs = oh * g.strideH - g.padH;
+    for (let ow = 0; ow < g.outWidth; ow++, i += 4) {
+      const ws = ow * g.strideW - g.padW;
+      windows[i] = Math.max(hs, 0);
+      windows[i + 1] = Math.min(hs + g.kernelH, g.inHeight);
+      windows[i + 2] = Math.max(ws, 0);
+      windows[i + 3] = Math.min(ws + g.kernelW, g.inWidth);
+    }
+  }
+  return windows;
 }
 
 /** PyTorch's adaptive window along one axis: [floor(o*in/out), ceil((o+1)*in/out)). */
