@@ -14,8 +14,9 @@ import { testWith } from "./helpers.ts";
 const PERMISSIONS: ("read" | "write" | "ffi" | "env" | "run")[] = ["read", "write", "ffi", "env"];
 const SCRIPT = new URL("../scripts/train.ts", import.meta.url).pathname;
 
-/** 48 training images in batches of 16 at 16x16: 3 steps per epoch, 2 epochs. */
+/** 48 training images in batches of 16 at 16x16: 3 steps per epoch, 2 epochs (lr pinned, not the default). */
 const TINY: TrainOptions = {
+  lr: 0.001,
   limitTrain: 48,
   limitTest: 32,
   batchSize: 16,
@@ -25,6 +26,7 @@ const TINY: TrainOptions = {
   device: "cpu",
 };
 const TINY_FLAGS = [
+  "--lr=0.001",
   "--limit-train=48",
   "--limit-test=32",
   "--batch-size=16",
