@@ -101,7 +101,8 @@ function firstIndexOf(
 
 /**
  * Each output cell's window clipped to the input, as [h0, h1, w0, w1] quadruples in row-major output
- * order; the same for every plane, so it is computed once per call.
+ * order; the same for every plane, so it is computed once per call. The kernels loop over it inline:
+ * a visitor closure per window was not inlined by V8 and cost ~1.4x.
  */
 function clippedWindows(g: Pool2dGeometry): Int32Array {
   const windows = new Int32Array(g.outHeight * g.outWidth * 4);

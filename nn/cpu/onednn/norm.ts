@@ -20,6 +20,7 @@ import {
 } from "../../../ffi/dnnl.ts";
 import type { BatchNormGeometry } from "../../device.ts";
 import {
+  buildOnce,
   check,
   handleOut,
   loadOneDnn,
@@ -61,10 +62,7 @@ function forwardPd(rt: Runtime, data: Uint8Array, kind: "train" | "infer", eps: 
 }
 
 function normPass(rt: Runtime, g: BatchNormGeometry, kind: Kind, eps: number): NormPass | null {
-  const key = `${kind}:${g.batch},${g.channels},${g.spatial}:${eps}`;
-  if (passes.has(key)) return passes.get(key)!;
-  let result: NormPass | null = null;
-  try {
+  return buildOnce(passes, `${kind}:${g.batch},${g.channels},${g.spatial}:${eps}`, (): NormPass => {
     const data = memoryDesc(rt, [g.batch, g.channels, g.spatial, 1], DNNL_ABCD);
     const stats = memoryDesc(rt, [g.channels], DNNL_A);
     const variance = new Float32Array(new ArrayBuffer(g.channels * 4));
@@ -81,7 +79,7 @@ function normPass(rt: Runtime, g: BatchNormGeometry, kind: Kind, eps: number): N
         rt.lib.dnnl_primitive_desc_create(pd, p(desc), null, rt.engine, forwardPd(rt, data, "train", eps)),
         "dnnl_primitive_desc_create(batch norm backward)",
       );
-      result = {
+      return {
         variance,
         pass: makeDirectPass(rt, pointerOf(pd), [
           [DNNL_ARG.src, data, false],
@@ -98,7 +96,7 @@ function normPass(rt: Runtime, g: BatchNormGeometry, kind: Kind, eps: number): N
       };
     } else {
       const training = kind === "train";
-      result = {
+      return {
         variance,
         pass: makeDirectPass(rt, forwardPd(rt, data, kind, eps), [
           [DNNL_ARG.src, data, false],
@@ -110,11 +108,7 @@ function normPass(rt: Runtime, g: BatchNormGeometry, kind: Kind, eps: number): N
         ]),
       };
     }
-  } catch {
-    result = null;
-  }
-  passes.set(key, result);
-  return result;
+  });
 }
 
 /**

@@ -19,6 +19,7 @@
 import { DNNL_A, DNNL_ALG, DNNL_ARG, DNNL_BINARY_DESC_BYTES, dnnlPostOpSrc1 } from "../../../ffi/dnnl.ts";
 import type { AdamArgs } from "../../device.ts";
 import {
+  buildOnce,
   check,
   handleOut,
   loadOneDnn,
@@ -97,14 +98,11 @@ function binaryPass(
 }
 
 function planFor(rt: Runtime, n: number, beta1: number, beta2: number, eps: number): AdamPlan | null {
-  const key = `${n}:${beta1}:${beta2}:${eps}`;
-  if (plans.has(key)) return plans.get(key)!;
-  let plan: AdamPlan | null = null;
-  try {
+  return buildOnce(plans, `${n}:${beta1}:${beta2}:${eps}`, (): AdamPlan => {
     const md = memoryDesc(rt, [n], DNNL_A);
     const scalar = memoryDesc(rt, [1], DNNL_A);
     const scalarArray = () => new Float32Array(new ArrayBuffer(4));
-    plan = {
+    return {
       firstMoment: binaryPass(rt, DNNL_ALG.binaryMul, md, scalar, [["sum", beta1]], null),
       secondMoment: binaryPass(rt, DNNL_ALG.binaryMul, md, md, [["linear", 1 - beta2, 0], ["sum", beta2]], null),
       denominator: binaryPass(rt, DNNL_ALG.binaryMul, md, scalar, [["sqrt"], ["linear", 1, eps]], null),
@@ -114,11 +112,7 @@ function planFor(rt: Runtime, n: number, beta1: number, beta2: number, eps: numb
       correction2: scalarArray(),
       negStepSize: scalarArray(),
     };
-  } catch {
-    plan = null;
-  }
-  plans.set(key, plan);
-  return plan;
+  });
 }
 
 /**

@@ -9,6 +9,7 @@
 import { DNNL_ABCD, DNNL_ALG, DNNL_ARG, DNNL_FORWARD_INFERENCE, DNNL_POOLING_DESC_BYTES } from "../../../ffi/dnnl.ts";
 import type { Pool2dGeometry } from "../../device.ts";
 import {
+  buildOnce,
   check,
   dims,
   handleOut,
@@ -18,17 +19,14 @@ import {
   type Pass,
   pointerOf,
   run,
+  type Runtime,
 } from "./runtime.ts";
 
 // null: the library refused the primitive; the TypeScript kernel runs instead.
 const passes = new Map<string, Pass | null>();
 
-function poolPass(g: Pool2dGeometry): Pass | null {
-  const key = Object.values(g).join(",");
-  if (passes.has(key)) return passes.get(key)!;
-  const rt = loadOneDnn()!;
-  let pass: Pass | null = null;
-  try {
+function poolPass(rt: Runtime, g: Pool2dGeometry): Pass | null {
+  return buildOnce(passes, Object.values(g).join(","), () => {
     const p = (b: Uint8Array) => Deno.UnsafePointer.of(b);
     const src = memoryDesc(rt, [g.batch, g.channels, g.inHeight, g.inWidth], DNNL_ABCD);
     const dst = memoryDesc(rt, [g.batch, g.channels, g.outHeight, g.outWidth], DNNL_ABCD);
@@ -51,12 +49,8 @@ function poolPass(g: Pool2dGeometry): Pass | null {
     );
     const pd = handleOut();
     check(rt.lib.dnnl_primitive_desc_create(pd, p(desc), null, rt.engine, null), "dnnl_primitive_desc_create(pool)");
-    pass = makeDirectPass(rt, pointerOf(pd), [[DNNL_ARG.src, src, false], [DNNL_ARG.dst, dst, true]]);
-  } catch {
-    pass = null;
-  }
-  passes.set(key, pass);
-  return pass;
+    return makeDirectPass(rt, pointerOf(pd), [[DNNL_ARG.src, src, false], [DNNL_ARG.dst, dst, true]]);
+  });
 }
 
 /**
@@ -75,7 +69,7 @@ function poolPass(g: Pool2dGeometry): Pass | null {
  */
 export function oneDnnMaxPoolForward(g: Pool2dGeometry, x: Float32Array, y: Float32Array): boolean {
   const rt = loadOneDnn();
-  const pass = rt ? poolPass(g) : null;
+  const pass = rt && poolPass(rt, g);
   if (!rt || !pass) return false;
   run(rt, pass, [x, y]);
   return true;

@@ -257,3 +257,32 @@ export function makeDirectPass(rt: Runtime, pd: Pointer, specs: readonly [number
   const args = execArgs(specs.map(([arg], i) => [arg, operands[i].user]));
   return { primitive: createPrimitive(rt, pd, "dnnl_primitive_create"), args, operands };
 }
+
+/**
+ * `build()`'s result for `key`, built on first use and cached. When oneDNN refuses to build
+ * (e.g. an older library lacks the primitive), null is cached instead and the caller falls back to
+ * its TypeScript kernel.
+ *
+ * @param cache The caller's cache.
+ * @param key What the result depends on.
+ * @param build Creates the primitives; may throw.
+ * @returns The cached result, or null.
+ * @example
+ * ```ts
+ * import { buildOnce } from "./runtime.ts";
+ * const cache = new Map<string, number | null>();
+ * buildOnce(cache, "a", () => 1); // 1, and built only once
+ * ```
+ */
+export function buildOnce<T>(cache: Map<string, T | null>, key: string, build: () => T): T | null {
+  if (!cache.has(key)) {
+    let value: T | null = null;
+    try {
+      value = build();
+    } catch {
+      value = null;
+    }
+    cache.set(key, value);
+  }
+  return cache.get(key) ?? null;
+}
