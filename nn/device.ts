@@ -16,6 +16,39 @@ export type DType = "float32" | "float64";
 export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = { float32: 4, float64: 8 };
 
 /**
+ * How a {@linkcode Device.sumTo} reduction looks once size-1 dims are dropped and neighbouring dims
+ * that are both kept or both reduced are merged: alternating runs, outermost first. Devices plan
+ * their loops (CPU) or kernels (CUDA) from it.
+ *
+ * @param xShape Shape of the input.
+ * @param outShape Target shape (same rank; reduced dims are 1).
+ * @returns Run sizes and whether each run is reduced.
+ * @example
+ * ```ts
+ * import { collapseReduction } from "./device.ts";
+ * collapseReduction([8, 16, 7, 7], [1, 16, 1, 1]); // { sizes: [8, 16, 49], reduced: [true, false, true] }
+ * ```
+ */
+export function collapseReduction(
+  xShape: readonly number[],
+  outShape: readonly number[],
+): { sizes: number[]; reduced: boolean[] } {
+  const sizes: number[] = [];
+  const reduced: boolean[] = [];
+  for (let i = 0; i < xShape.length; i++) {
+    if (xShape[i] === 1) continue;
+    const r = outShape[i] === 1;
+    const last = sizes.length - 1;
+    if (last >= 0 && reduced[last] === r) sizes[last] *= xShape[i];
+    else {
+      sizes.push(xShape[i]);
+      reduced.push(r);
+    }
+  }
+  return { sizes, reduced };
+}
+
+/**
  * Memory that lives on a device. Opaque outside the device that made it: the CPU device hands out
  * typed arrays, the CUDA device device-pointer records.
  */

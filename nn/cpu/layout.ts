@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { BlockCopy } from "../device.ts";
+import { type BlockCopy, collapseReduction } from "../device.ts";
 import type { FloatArray } from "./gemm.ts";
 
 /**
@@ -28,19 +28,7 @@ export function sumTo(
   out: FloatArray,
   outShape: readonly number[],
 ): void {
-  // Collapse into alternating runs of kept / reduced dims.
-  const sizes: number[] = [];
-  const reduced: boolean[] = [];
-  for (let i = 0; i < xShape.length; i++) {
-    if (xShape[i] === 1) continue;
-    const r = outShape[i] === 1;
-    const last = sizes.length - 1;
-    if (last >= 0 && reduced[last] === r) sizes[last] *= xShape[i];
-    else {
-      sizes.push(xShape[i]);
-      reduced.push(r);
-    }
-  }
+  const { sizes, reduced } = collapseReduction(xShape, outShape);
   out.fill(0);
   if (sizes.length === 0) {
     out[0] = x[0];

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { collapseReduction } from "../device.ts";
 import { MAX_DIMS } from "./launch.ts";
 
 /** A broadcast of two operands to an output of the same rank. */
@@ -118,18 +119,7 @@ export function broadcastPlan(
  * ```
  */
 export function reductionPlan(xShape: readonly number[], outShape: readonly number[]): ReductionPlan {
-  const sizes: number[] = [];
-  const reduced: boolean[] = [];
-  for (let i = 0; i < xShape.length; i++) {
-    if (xShape[i] === 1) continue;
-    const r = outShape[i] === 1;
-    const last = sizes.length - 1;
-    if (last >= 0 && reduced[last] === r) sizes[last] *= xShape[i];
-    else {
-      sizes.push(xShape[i]);
-      reduced.push(r);
-    }
-  }
+  const { sizes, reduced } = collapseReduction(xShape, outShape);
   const strides = contiguousStrides(sizes);
   const plan: ReductionPlan = {
     outCount: 1,
