@@ -803,7 +803,7 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
     );
     log(
       `${config.optimizer} lr ${config.lr}` + (config.schedule !== "none" ? ` (${config.schedule} schedule)` : "") +
-        `, ${config.epochs} epochs, out: ${out}` +
+        `, ${config.epochs} epoch${config.epochs === 1 ? "" : "s"}, out: ${out}` +
         (state.step > 0 ? `; resuming after epoch ${state.epochsDone}, batch ${state.batchesDone}` : ""),
     );
 
