@@ -50,6 +50,16 @@ import { assertClose, assertThrows, granted, testWith, type Tolerance } from "./
 
 const GPU = cudaAvailable();
 const gpuSkipReason = GPU ? "" : `no usable GPU: ${cudaFailure()}`;
+const LIBRARIES_FOUND = granted("ffi", "env", "read") && librariesOpen();
+
+function librariesOpen(): boolean {
+  try {
+    openCudaLibraries();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function cudaFailure(): string {
   try {
@@ -100,7 +110,11 @@ const KERNELS_DIR = new URL("../nn/cuda/kernels/", import.meta.url);
 
 testIf(
   "openCudaLibraries() throws one line naming every place tried and the fix",
-  GPU ? "CUDA works here" : granted("ffi", "env", "read") ? "" : "needs --allow-ffi --allow-env --allow-read",
+  LIBRARIES_FOUND
+    ? "the CUDA libraries are found here"
+    : granted("ffi", "env", "read")
+    ? ""
+    : "needs --allow-ffi --allow-env --allow-read",
   () => {
     let error: unknown;
     try {
