@@ -12,7 +12,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   Adam,
   createModel,
@@ -29,6 +28,7 @@ import {
   type Stem,
   tidy,
 } from "../mod.ts";
+import { parseFlags, parseInteger, UsageError } from "./lib/args.ts";
 
 /** One configuration to time. */
 export interface BenchConfig {
@@ -163,18 +163,8 @@ Options:
   --profile           time per kernel kind (conv fwd / bwd-data / bwd-filter, batch norm, gemm, ...)
   --help              this text`;
 
-class UsageError extends Error {}
-
 function positiveList(name: string, text: string): number[] {
-  return text.split(",").map((part) => positiveInteger(name, part));
-}
-
-function positiveInteger(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new UsageError(`--${name} must be a positive integer, got "${text}"`);
-  }
-  return value;
+  return text.split(",").map((part) => parseInteger(`--${name}`, part));
 }
 
 /**
@@ -192,26 +182,20 @@ function positiveInteger(name: string, text: string): number {
 export function parseBenchArgs(
   argv: string[],
 ): { configs: BenchConfig[]; device: string; json: boolean } | null {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      model: { type: "string", default: "epsanet50" },
-      "image-size": { type: "string", default: "32" },
-      batch: { type: "string", default: "32" },
-      classes: { type: "string", default: "10" },
-      stem: { type: "string", default: "imagenet" },
-      device: { type: "string", default: "auto" },
-      steps: { type: "string", default: "5" },
-      warmup: { type: "string", default: "2" },
-      json: { type: "boolean", default: false },
-      profile: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
+  const { values } = parseFlags(argv, {
+    model: { type: "string", default: "epsanet50" },
+    "image-size": { type: "string", default: "32" },
+    batch: { type: "string", default: "32" },
+    classes: { type: "string", default: "10" },
+    stem: { type: "string", default: "imagenet" },
+    device: { type: "string", default: "auto" },
+    steps: { type: "string", default: "5" },
+    warmup: { type: "string", default: "2" },
+    json: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
   });
   if (values.help) return null;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const models = values.model.split(",");
   for (const m of models) {
     if (!isModelName(m)) throw new UsageError(`unknown --model "${m}"; use ${MODEL_NAMES.join(", ")}`);
@@ -224,12 +208,9 @@ export function parseBenchArgs(
   }
   const sizes = positiveList("image-size", values["image-size"]);
   const batches = positiveList("batch", values.batch);
-  const classes = positiveInteger("classes", values.classes);
-  const steps = positiveInteger("steps", values.steps);
-  const warmup = Number(values.warmup);
-  if (!Number.isInteger(warmup) || warmup < 0) {
-    throw new UsageError(`--warmup must be an integer >= 0, got "${values.warmup}"`);
-  }
+  const classes = parseInteger("--classes", values.classes);
+  const steps = parseInteger("--steps", values.steps);
+  const warmup = parseInteger("--warmup", values.warmup, 0);
   const configs: BenchConfig[] = [];
   for (const model of models as ModelName[]) {
     for (const imageSize of sizes) {
@@ -283,8 +264,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseBenchArgs(argv);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`error: ${message.replace(/^Unknown option '(.*)'.*/s, "unknown option $1")}`);
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     return 2;
   }
   if (!parsed) {

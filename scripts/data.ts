@@ -23,12 +23,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { defaultDataDir, prepareCifar10 } from "./data/cifar10.ts";
 import type { DatasetSplits } from "./data/dataset.ts";
 import { isDatasetName } from "./data/datasets.ts";
 import { loadDigits } from "./data/digits.ts";
+import { parseFlags } from "./lib/args.ts";
 import type { ProgressCallback } from "./data/download.ts";
 
 export type { DatasetSplits, ImageDataset, Normalization } from "./data/dataset.ts";
@@ -113,18 +113,13 @@ function summarize(name: string, splits: DatasetSplits): void {
 async function main(args: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        dataset: { type: "string", default: "cifar10" },
-        "data-dir": { type: "string" },
-        help: { type: "boolean", default: false },
-      },
+    ({ values } = parseFlags(args, {
+      dataset: { type: "string", default: "cifar10" },
+      "data-dir": { type: "string" },
+      help: { type: "boolean", default: false },
     }));
   } catch (error) {
-    console.error(`error: ${(error as Error).message.split("\n")[0]} (see --help)`);
+    console.error(`error: ${(error as Error).message}`);
     return 2;
   }
   if (values.help) {

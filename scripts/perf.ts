@@ -15,7 +15,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "./lib/args.ts";
 
 /** A model, square input size and batch size. */
 export interface PerfConfig {
@@ -130,23 +130,19 @@ export function formatPerf(
 async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        configs: { type: "string", default: DEFAULT_CONFIGS },
-        rounds: { type: "string", default: "2" },
-        steps: { type: "string", default: "5" },
-        warmup: { type: "string", default: "2" },
-        threads: { type: "string", default: String(navigator.hardwareConcurrency) },
-        python: { type: "string", default: "/usr/bin/python3" },
-        "torch-script": { type: "string", default: new URL("../shared/bench/torch_reference.py", ROOT).pathname },
-        "no-write": { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
+    ({ values } = parseFlags(argv, {
+      configs: { type: "string", default: DEFAULT_CONFIGS },
+      rounds: { type: "string", default: "2" },
+      steps: { type: "string", default: "5" },
+      warmup: { type: "string", default: "2" },
+      threads: { type: "string", default: String(navigator.hardwareConcurrency) },
+      python: { type: "string", default: "/usr/bin/python3" },
+      "torch-script": { type: "string", default: new URL("../shared/bench/torch_reference.py", ROOT).pathname },
+      "no-write": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
     }));
   } catch (error) {
-    console.error(`error: ${(error instanceof Error ? error.message : String(error)).split("\n")[0]}`);
+    console.error(`error: ${(error as Error).message}`);
     return 2;
   }
   if (values.help) {

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { createModel, formatSummary, isModelName, MODEL_NAMES, type Stem, type Summary, summary } from "../mod.ts";
+import { parseFlags, parseInteger } from "./lib/args.ts";
 
 const HELP = `Usage: deno task summary [options]
 
@@ -69,38 +69,21 @@ export function main(argv: string[]): number {
 function parseSummaryArgs(
   argv: string[],
 ): { model: typeof MODEL_NAMES[number]; input: number[]; classes: number; stem: Stem; json: boolean } | null {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        model: { type: "string", default: "epsanet50" },
-        input: { type: "string", default: "1,3,224,224" },
-        classes: { type: "string", default: "1000" },
-        stem: { type: "string", default: "imagenet" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (error) {
-    throw new Error(
-      (error instanceof Error ? error.message : String(error)).split("\n")[0].replace(/\. To specify.*$/, ""),
-    );
-  }
+  const { values } = parseFlags(argv, {
+    model: { type: "string", default: "epsanet50" },
+    input: { type: "string", default: "1,3,224,224" },
+    classes: { type: "string", default: "1000" },
+    stem: { type: "string", default: "imagenet" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  });
   if (values.help) return null;
-  if (positionals.length) throw new Error(`unexpected argument "${positionals[0]}"`);
   if (!isModelName(values.model)) throw new Error(`unknown --model "${values.model}"; use ${MODEL_NAMES.join(", ")}`);
   const input = values.input.split(",").map(Number);
   if (input.length !== 4 || !input.every((d) => Number.isInteger(d) && d > 0) || input[1] !== 3) {
     throw new Error(`--input must be N,3,H,W with positive integers, got "${values.input}"`);
   }
-  const classes = Number(values.classes);
-  if (!Number.isInteger(classes) || classes < 1) {
-    throw new Error(`--classes must be a positive integer, got "${values.classes}"`);
-  }
+  const classes = parseInteger("--classes", values.classes);
   if (values.stem !== "imagenet" && values.stem !== "cifar") {
     throw new Error(`--stem must be imagenet or cifar, got "${values.stem}"`);
   }

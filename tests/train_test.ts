@@ -441,5 +441,8 @@ testWith("parseTrainArgs() reads every flag and keeps unset ones out", [], () =>
     logEvery: 5,
   });
   assert.deepEqual(parseTrainArgs([]), { help: false, options: {} });
+  // A negative value after a space reaches the range check, not parseArgs' "ambiguous" error.
+  assert.throws(() => parseTrainArgs(["--epochs", "-1"]), /--epochs must be a positive integer, got "-1"/);
+  assert.throws(() => parseTrainArgs(["--lr", "-.5"]), /--lr must be a finite number > 0, got -0.5/);
   assert.equal(parseTrainArgs(["--help"]).help, true);
 });

@@ -32,12 +32,24 @@ export interface FlagSpec {
   type: "string" | "boolean";
   /** A one-letter alias such as `"h"`. */
   short?: string;
+  /** The value when the flag is not given. */
+  default?: string | boolean;
 }
 
+/**
+ * Flag values by name: a string for value flags, a boolean for switches, and `undefined` for a flag
+ * that was not given and has no default.
+ */
+export type FlagValues<F extends Readonly<Record<string, FlagSpec>>> = {
+  -readonly [K in keyof F]:
+    | (F[K]["type"] extends "boolean" ? boolean : string)
+    | (F[K] extends { default: string | boolean } ? never : undefined);
+};
+
 /** What {@linkcode parseFlags} found. */
-export interface ParsedFlags {
-  /** Flag values by name: strings for value flags, `true` for switches that were given. */
-  values: Record<string, string | boolean | undefined>;
+export interface ParsedFlags<F extends Readonly<Record<string, FlagSpec>>> {
+  /** Flag values by name. */
+  values: FlagValues<F>;
   /** Arguments that are not flags. */
   positionals: string[];
 }
@@ -57,19 +69,20 @@ export interface ParsedFlags {
  * console.log(values.epochs); // "3"
  * ```
  */
-export function parseFlags(
+export function parseFlags<F extends Readonly<Record<string, FlagSpec>>>(
   argv: readonly string[],
-  flags: Readonly<Record<string, FlagSpec>>,
+  flags: F,
   options: { positionals?: boolean } = {},
-): ParsedFlags {
+): ParsedFlags<F> {
   try {
     const { values, positionals } = parseArgs({
-      args: [...argv],
+      args: joinNegativeValues(argv, flags),
       options: { ...flags },
       strict: true,
       allowPositionals: options.positionals ?? false,
     });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    // node:util types the values its own way; the specs above make them these.
+    return { values: values as unknown as FlagValues<F>, positionals };
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message = error instanceof Error ? error.message : String(error);
@@ -83,6 +96,20 @@ export function parseFlags(
       : message.split("\n")[0].replace(/\.$/, "");
     throw new UsageError(`${problem} (see --help)`);
   }
+}
+
+/**
+ * `--lr -1` as `--lr=-1`, so that a negative number reaches the range check with its flag instead
+ * of parseArgs calling it an ambiguous argument.
+ */
+function joinNegativeValues(argv: readonly string[], flags: Readonly<Record<string, FlagSpec>>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const takesValue = argv[i].startsWith("--") && flags[argv[i].slice(2)]?.type === "string";
+    if (takesValue && /^-\.?\d/.test(argv[i + 1] ?? "")) joined.push(`${argv[i]}=${argv[++i]}`);
+    else joined.push(argv[i]);
+  }
+  return joined;
 }
 
 const INTEGER = /^[+-]?\d+$/;
