@@ -28,8 +28,8 @@ import { defaultDataDir, prepareCifar10 } from "./data/cifar10.ts";
 import type { DatasetSplits } from "./data/dataset.ts";
 import { isDatasetName } from "./data/datasets.ts";
 import { loadDigits } from "./data/digits.ts";
-import { parseFlags } from "./lib/args.ts";
 import type { ProgressCallback } from "./data/download.ts";
+import { parseFlags } from "./lib/args.ts";
 
 export type { DatasetSplits, ImageDataset, Normalization } from "./data/dataset.ts";
 // The generator type appears in the transform and loader signatures.
