@@ -3,7 +3,7 @@
  * the library is imported from a URL, where files next to the module cannot be read).
  *
  * Run after editing a kernel: `deno run --allow-read --allow-write nn/cuda/embed.ts`
- * (tests/cuda_test.ts fails while kernels.ts and the `.cu` files differ).
+ * (tests/cuda/kernel_sources_test.ts fails while kernels.ts and the `.cu` files differ).
  *
  * @example
  * ```ts

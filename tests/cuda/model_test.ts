@@ -16,12 +16,12 @@ import {
   resolveDevice,
   tensor,
   tidy,
-} from "../mod.ts";
-import { cudaAvailable } from "../nn/devices.ts";
-import { BatchLoader, DIGITS_NORMALIZATION, loadDigits, trainTransform } from "../scripts/data.ts";
+} from "../../mod.ts";
+import { cudaAvailable } from "../../nn/devices.ts";
+import { BatchLoader, DIGITS_NORMALIZATION, loadDigits, trainTransform } from "../../scripts/data.ts";
 
 const GPU = cudaAvailable();
-const skip = GPU ? "" : " (skipped: no usable GPU; see tests/cuda_test.ts for the reason)";
+const skip = GPU ? "" : " (skipped: no usable GPU; see tests/cuda/ for the reason)";
 
 function relativeError(a: Float32Array, b: Float32Array): number {
   let num = 0;
