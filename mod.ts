@@ -29,26 +29,26 @@
  * @module
  */
 
+// Registers the CUDA device, so that "cuda" and "auto" can find the GPU.
+import "./nn/cuda/register.ts";
+
 export {
   arange,
-  empty,
   full,
-  keep,
-  memory,
-  type MemoryInfo,
   ones,
   rand,
   randn,
   type RandomOptions,
-  Storage,
-  Tensor,
   tensor,
   type TensorLike,
   type TensorOptions,
-  tidy,
   zeros,
-} from "./nn/tensor.ts";
-export { backward, type GradFn, isGradEnabled, noGrad } from "./nn/autograd.ts";
+} from "./nn/creation.ts";
+export { memory, type MemoryInfo } from "./nn/memory.ts";
+export { keep, tidy } from "./nn/scope.ts";
+export { Storage } from "./nn/storage.ts";
+export { empty, type GradFn, Tensor } from "./nn/tensor.ts";
+export { backward, isGradEnabled, noGrad } from "./nn/autograd.ts";
 export { defaultGenerator, Generator, manualSeed } from "./nn/random.ts";
 export type {
   ActivationOp,
@@ -67,7 +67,7 @@ export type {
   SgdArgs,
   UnaryOp,
 } from "./nn/device.ts";
-export { defaultDevice, resolveDevice, setDefaultDevice } from "./nn/devices.ts";
+export { defaultDevice, resolveDevice, setDefaultDevice } from "./nn/device_registry.ts";
 export { cpu, CpuDevice } from "./nn/cpu/device.ts";
 export * as nn from "./nn/layers.ts";
 export {

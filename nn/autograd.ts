@@ -2,28 +2,16 @@
  * Reverse-mode automatic differentiation: the graph an op records, the walk behind
  * `backward()`, and `noGrad()`.
  *
- * Each op records a {@linkcode GradFn} on its output: the inputs, and a function from the output's
- * gradient to one gradient per input. `backward()` visits the recorded ops in reverse topological
- * order, sums gradients of tensors used more than once, and adds the results to the leaves'
- * `.grad` (leaf gradients accumulate across calls until zeroed).
+ * Each op records a `GradFn` (defined in nn/tensor.ts) on its output: the inputs, and a function
+ * from the output's gradient to one gradient per input. `backward()` visits the recorded ops in
+ * reverse topological order, sums gradients of tensors used more than once, and adds the results
+ * to the leaves' `.grad` (leaf gradients accumulate across calls until zeroed).
  *
  * @module
  */
 
-import { empty, keep, Tensor } from "./tensor.ts";
-
-/** The record an op leaves on its output. */
-export interface GradFn {
-  /** The op's name, for messages. */
-  readonly name: string;
-  /** The op's tensor inputs, in order. */
-  readonly inputs: readonly Tensor[];
-  /**
-   * Gradients of the inputs given the output's gradient; null where an input needs none. May
-   * return `gradOutput` itself or views of it.
-   */
-  backward(gradOutput: Tensor): (Tensor | null)[];
-}
+import { keep } from "./scope.ts";
+import { empty, Tensor } from "./tensor.ts";
 
 let gradEnabled = true;
 
@@ -50,7 +38,7 @@ export function isGradEnabled(): boolean {
  * @example
  * ```ts
  * import { noGrad } from "./autograd.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const w = tensor([1], [1], { requiresGrad: true });
  * const y = noGrad(() => w.mul(2)); // y.requiresGrad === false
  * ```
@@ -66,7 +54,7 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /**
- * Attaches a {@linkcode GradFn} to `output` when grad mode is on and an input requires grad.
+ * Attaches a `GradFn` to `output` when grad mode is on and an input requires grad.
  *
  * @param output The op's fresh output.
  * @param name The op's name.
@@ -130,7 +118,7 @@ function exclusive(t: Tensor): Tensor {
 }
 
 /**
- * Backpropagates from `root` (see {@linkcode Tensor.backward}).
+ * Backpropagates from `root` (what {@linkcode Tensor.backward} calls).
  *
  * @param root The tensor to differentiate.
  * @param gradient dL/d(root); defaults to 1 for a one-element root.
@@ -138,7 +126,7 @@ function exclusive(t: Tensor): Tensor {
  * @example
  * ```ts
  * import { backward } from "./autograd.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const x = tensor([3], [1], { requiresGrad: true });
  * backward(x.mul(x).sum());
  * console.log(x.grad?.item()); // 6

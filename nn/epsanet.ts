@@ -41,7 +41,7 @@ export interface NetworkOptions {
  * @example
  * ```ts
  * import { SEWeightModule } from "./epsanet.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * new SEWeightModule(64).forward(randn([2, 64, 8, 8])).shape; // [2, 64, 1, 1]
  * ```
  */
@@ -104,7 +104,7 @@ export interface PSAOptions {
  * @example
  * ```ts
  * import { PSAModule } from "./epsanet.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * new PSAModule(64, 64).forward(randn([1, 64, 16, 16])).shape; // [1, 64, 16, 16]
  * ```
  */
@@ -177,7 +177,7 @@ export class PSAModule extends Module {
  * @example
  * ```ts
  * import { EPSABlock } from "./epsanet.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * new EPSABlock(256, 64).forward(randn([1, 256, 8, 8])).shape; // [1, 256, 8, 8]
  * ```
  */
@@ -238,7 +238,7 @@ export abstract class BottleneckBlock<Middle extends Module> extends Module {
  * @example
  * ```ts
  * import { EPSABlock } from "./epsanet.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * new EPSABlock(256, 64).forward(randn([1, 256, 8, 8])).shape; // [1, 256, 8, 8]
  * ```
  */
@@ -283,7 +283,7 @@ export interface BlockClass {
  * @example
  * ```ts
  * import { EPSABlock, EPSANet } from "./epsanet.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * const net = new EPSANet(EPSABlock, [1, 1, 1, 1], { numClasses: 10, stem: "cifar" });
  * net.forward(randn([1, 3, 32, 32])).shape; // [1, 10]
  * ```

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import * as F from "./functional.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * const x = randn([2, 3, 8, 8]);
  * const y = F.relu(F.conv2d(x, randn([4, 3, 3, 3]), null, { padding: 1 }));
  * const loss = F.crossEntropy(F.flatten(F.adaptiveAvgPool2d(y, 1), 1), [0, 3]);

@@ -15,7 +15,7 @@ import type { Tensor } from "./tensor.ts";
  * @example
  * ```ts
  * import { fans } from "./init.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * fans(zeros([64, 3, 7, 7])); // { fanIn: 147, fanOut: 3136 }
  * ```
  */
@@ -43,7 +43,7 @@ function fill(t: Tensor, draw: () => number): Tensor {
  * @example
  * ```ts
  * import { uniform } from "./init.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * uniform(zeros([3]), -1, 1);
  * ```
  */
@@ -62,30 +62,12 @@ export function uniform(t: Tensor, low = 0, high = 1, generator: Generator = def
  * @example
  * ```ts
  * import { normal } from "./init.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * normal(zeros([3]), 0, 0.02);
  * ```
  */
 export function normal(t: Tensor, mean = 0, std = 1, generator: Generator = defaultGenerator): Tensor {
   return fill(t, () => mean + std * generator.normal());
-}
-
-/**
- * Fills with a constant.
- *
- * @param t Tensor to fill.
- * @param value The constant.
- * @returns `t`.
- * @example
- * ```ts
- * import { constant } from "./init.ts";
- * import { zeros } from "./tensor.ts";
- * constant(zeros([3]), 1);
- * ```
- */
-export function constant(t: Tensor, value: number): Tensor {
-  t.device.fill(t.buffer, value);
-  return t;
 }
 
 /**
@@ -98,7 +80,7 @@ export function constant(t: Tensor, value: number): Tensor {
  * @example
  * ```ts
  * import { defaultWeight } from "./init.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * defaultWeight(zeros([10, 20]));
  * ```
  */
@@ -117,7 +99,7 @@ export function defaultWeight(t: Tensor, generator: Generator = defaultGenerator
  * @example
  * ```ts
  * import { defaultBias } from "./init.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * defaultBias(zeros([10]), 20);
  * ```
  */
@@ -137,7 +119,7 @@ export function defaultBias(bias: Tensor, fanIn: number, generator: Generator = 
  * @example
  * ```ts
  * import { kaimingNormal } from "./init.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * kaimingNormal(zeros([64, 3, 7, 7]));
  * ```
  */

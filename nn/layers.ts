@@ -10,7 +10,8 @@ import { defaultBias, defaultWeight, fans } from "./init.ts";
 import { Module } from "./module.ts";
 import * as ops from "./ops/mod.ts";
 import { checkInteger } from "./ops/util.ts";
-import { ones, type Tensor, type TensorOptions, zeros } from "./tensor.ts";
+import { ones, type TensorOptions, zeros } from "./creation.ts";
+import type { Tensor } from "./tensor.ts";
 
 export { Module } from "./module.ts";
 export type { BufferOptions, LoadOptions, LoadResult } from "./module.ts";
@@ -30,7 +31,7 @@ export interface Conv2dLayerOptions extends ops.Conv2dOptions {
  * @example
  * ```ts
  * import { Conv2d } from "./layers.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * const conv = new Conv2d(3, 16, 3, { padding: 1, bias: false });
  * conv.forward(zeros([1, 3, 32, 32])).shape; // [1, 16, 32, 32]
  * ```
@@ -110,7 +111,7 @@ export interface BatchNormLayerOptions {
  * @example
  * ```ts
  * import { BatchNorm2d } from "./layers.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * const bn = new BatchNorm2d(8);
  * bn.forward(randn([4, 8, 5, 5])).shape; // [4, 8, 5, 5]
  * ```
@@ -195,7 +196,7 @@ export interface LinearOptions {
  * @example
  * ```ts
  * import { Linear } from "./layers.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * new Linear(2048, 10).forward(zeros([4, 2048])).shape; // [4, 10]
  * ```
  */
@@ -237,7 +238,7 @@ export class Linear extends Module {
  * @example
  * ```ts
  * import { ReLU } from "./layers.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * new ReLU().forward(tensor([-1, 1])).toArray(); // [0, 1]
  * ```
  */
@@ -254,7 +255,7 @@ export class ReLU extends Module {
  * @example
  * ```ts
  * import { Sigmoid } from "./layers.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * new Sigmoid().forward(tensor([0])).item(); // 0.5
  * ```
  */
@@ -271,7 +272,7 @@ export class Sigmoid extends Module {
  * @example
  * ```ts
  * import { Softmax } from "./layers.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * new Softmax(1).forward(tensor([[0, 0]])).toArray(); // [0.5, 0.5]
  * ```
  */
@@ -298,7 +299,7 @@ export class Softmax extends Module {
  * @example
  * ```ts
  * import { MaxPool2d } from "./layers.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * new MaxPool2d(3, { stride: 2, padding: 1 }).forward(zeros([1, 64, 112, 112])).shape; // [1, 64, 56, 56]
  * ```
  */
@@ -331,7 +332,7 @@ export class MaxPool2d extends Module {
  * @example
  * ```ts
  * import { AdaptiveAvgPool2d } from "./layers.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * new AdaptiveAvgPool2d(1).forward(zeros([2, 2048, 7, 7])).shape; // [2, 2048, 1, 1]
  * ```
  */
@@ -358,7 +359,7 @@ export class AdaptiveAvgPool2d extends Module {
  * @example
  * ```ts
  * import { Flatten } from "./layers.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * new Flatten().forward(zeros([2, 3, 4])).shape; // [2, 12]
  * ```
  */
@@ -391,7 +392,7 @@ export class Flatten extends Module {
  * @example
  * ```ts
  * import { Identity } from "./layers.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * const x = zeros([1]);
  * new Identity().forward(x) === x; // true
  * ```
@@ -409,7 +410,7 @@ export class Identity extends Module {
  * @example
  * ```ts
  * import { Linear, ReLU, Sequential } from "./layers.ts";
- * import { zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
  * const mlp = new Sequential(new Linear(4, 8), new ReLU(), new Linear(8, 2));
  * mlp.forward(zeros([1, 4])).shape; // [1, 2]
  * ```

@@ -5,7 +5,8 @@
  */
 
 import { record } from "./autograd.ts";
-import { full, type Tensor } from "./tensor.ts";
+import { full } from "./creation.ts";
+import type { Tensor } from "./tensor.ts";
 import { emptyLike } from "./ops/util.ts";
 
 /** Options of {@linkcode crossEntropy}. */
@@ -48,7 +49,7 @@ function targetIndices(targets: Targets, batch: number, classes: number): Int32A
  * @example
  * ```ts
  * import { crossEntropy } from "./loss.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * crossEntropy(tensor([[0, 0]]), [1]).item(); // ln 2 ≈ 0.693
  * ```
  */

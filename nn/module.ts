@@ -7,8 +7,9 @@
  */
 
 import type { Device } from "./device.ts";
-import { resolveDevice } from "./devices.ts";
-import { keep, type Tensor } from "./tensor.ts";
+import { resolveDevice } from "./device_registry.ts";
+import { keep } from "./scope.ts";
+import type { Tensor } from "./tensor.ts";
 
 /** What {@linkcode Module.loadStateDict} found. */
 export interface LoadResult {
@@ -39,7 +40,8 @@ export interface BufferOptions {
  * @example
  * ```ts
  * import { Module } from "./module.ts";
- * import { type Tensor, zeros } from "./tensor.ts";
+ * import { zeros } from "./creation.ts";
+ * import type { Tensor } from "./tensor.ts";
  * class Scale extends Module {
  *   readonly factor: Tensor;
  *   constructor() {

@@ -6,7 +6,8 @@
  */
 
 import type { Tensor } from "./tensor.ts";
-import { keep, zeros } from "./tensor.ts";
+import { zeros } from "./creation.ts";
+import { keep } from "./scope.ts";
 
 /** Optimiser state for checkpoints: hyper-parameters, step counts and state tensors. */
 export interface OptimizerState {
@@ -33,7 +34,7 @@ function checkNumber(owner: string, name: string, value: number, min = 0, max = 
  * @example
  * ```ts
  * import { SGD } from "./optim.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const w = tensor([1], [1], { requiresGrad: true });
  * const opt = new SGD([w], { lr: 0.1 });
  * w.mul(w).sum().backward();
@@ -209,7 +210,7 @@ export interface SgdOptions {
  * @example
  * ```ts
  * import { SGD } from "./optim.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const w = tensor([1], [1], { requiresGrad: true });
  * const opt = new SGD([w], { lr: 0.1, momentum: 0.9, nesterov: true });
  * ```
@@ -285,7 +286,7 @@ export interface AdamOptions {
  * @example
  * ```ts
  * import { Adam } from "./optim.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const w = tensor([1], [1], { requiresGrad: true });
  * const opt = new Adam([w], { lr: 1e-3 });
  * ```
@@ -349,7 +350,7 @@ export class Adam extends Optimizer {
  * @example
  * ```ts
  * import { AdamW } from "./optim.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const w = tensor([1], [1], { requiresGrad: true });
  * const opt = new AdamW([w], { lr: 1e-3, weightDecay: 0.05 });
  * ```

@@ -15,7 +15,7 @@ import { Conv2d, type Sequential } from "./layers.ts";
  * @example
  * ```ts
  * import { Bottleneck } from "./resnet.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "./creation.ts";
  * new Bottleneck(256, 64).forward(randn([1, 256, 8, 8])).shape; // [1, 256, 8, 8]
  * ```
  */

@@ -20,7 +20,8 @@
 import { cpu } from "./cpu/device.ts";
 import { writeFileAtomic } from "./files.ts";
 import type { Module } from "./module.ts";
-import { type Tensor, tensor } from "./tensor.ts";
+import { tensor } from "./creation.ts";
+import type { Tensor } from "./tensor.ts";
 
 /** Tensors and metadata of a safetensors file. */
 export interface Safetensors {
@@ -105,7 +106,7 @@ function isCount(value: unknown): value is number {
  * @example
  * ```ts
  * import { parseSafetensors, serializeSafetensors } from "./safetensors.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const bytes = serializeSafetensors({ w: tensor([1, 2]) });
  * const { tensors } = parseSafetensors(bytes, "in-memory");
  * console.log(tensors.w.toArray()); // [1, 2]
@@ -191,7 +192,7 @@ export function parseSafetensors(bytes: Uint8Array, label: string): Safetensors 
  * @example
  * ```ts
  * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
  * await writeSafetensors(path, { w: tensor([1, 2]) });
  * const { tensors, metadata } = await readSafetensors(path);
@@ -224,7 +225,7 @@ export async function readSafetensors(path: string): Promise<Safetensors> {
  * @example
  * ```ts
  * import { serializeSafetensors } from "./safetensors.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const bytes = serializeSafetensors({ w: tensor([1, 2]), steps: tensor(3) }, {
  *   integerKeys: new Set(["steps"]),
  * });
@@ -290,7 +291,7 @@ export function serializeSafetensors(
  * @example
  * ```ts
  * import { writeSafetensors } from "./safetensors.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
  * await writeSafetensors(path, { w: tensor([1, 2]) }, { metadata: { note: "demo" } });
  * ```

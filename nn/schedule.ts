@@ -61,7 +61,7 @@ export abstract class LrSchedule {
  * ```ts
  * import { StepLR } from "./schedule.ts";
  * import { SGD } from "./optim.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const opt = new SGD([tensor([1], [1], { requiresGrad: true })], { lr: 1 });
  * const s = new StepLR(opt, { stepSize: 2, gamma: 0.5 });
  * s.step(); s.step(); // opt.lr === 0.5
@@ -101,7 +101,7 @@ export class StepLR extends LrSchedule {
  * ```ts
  * import { CosineAnnealingLR } from "./schedule.ts";
  * import { SGD } from "./optim.ts";
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const opt = new SGD([tensor([1], [1], { requiresGrad: true })], { lr: 1 });
  * const s = new CosineAnnealingLR(opt, { tMax: 2 });
  * s.step(); // opt.lr === 0.5

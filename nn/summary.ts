@@ -7,7 +7,9 @@
 
 import { noGrad } from "./autograd.ts";
 import { Conv2d, Linear, type Module } from "./layers.ts";
-import { type Tensor, tidy, zeros } from "./tensor.ts";
+import { zeros } from "./creation.ts";
+import { tidy } from "./scope.ts";
+import type { Tensor } from "./tensor.ts";
 
 /** One leaf layer of a summary. */
 export interface SummaryRow {

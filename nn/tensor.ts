@@ -1,96 +1,134 @@
 /**
- * Tensors: shape, dtype, device and reference-counted storage; creation functions; explicit memory
- * management with `dispose()`, `tidy(fn)`, `keep(t)` and `using`; `memory()`.
+ * The Tensor class: shape, dtype, device and a reference-counted {@linkcode Storage}, with
+ * `dispose()` / `using`, host reads, and methods that forward to the differentiable ops.
  *
  * Every tensor is contiguous and row-major. `reshape` / `view` share storage with their source;
  * the storage returns to its device when the last tensor using it is disposed.
+ *
+ * The ops import this module, so it cannot import them: the methods call the ops through a
+ * {@linkcode TensorOps} table that nn/tensor_methods.ts connects when it loads. The creation
+ * functions (nn/creation.ts) and mod.ts import that module, so every tensor a user can make has
+ * working methods.
  *
  * @module
  */
 
 import type { Device, DeviceBuffer, DType } from "./device.ts";
-import { BYTES_PER_ELEMENT } from "./device.ts";
-import { defaultDevice, resolveDevice } from "./devices.ts";
-import { defaultGenerator, type Generator } from "./random.ts";
-import type { GradFn } from "./autograd.ts";
-import * as autograd from "./autograd.ts";
-import * as ops from "./ops/mod.ts";
+import { countLiveTensors } from "./memory.ts";
+import { addToScope, removeFromScopes } from "./scope.ts";
+import { Storage } from "./storage.ts";
 
-/** Memory shared by a tensor and its views. */
-export class Storage {
-  /** The device holding the buffer. */
-  readonly device: Device;
-  /** Element type. */
-  readonly dtype: DType;
-  /** Number of elements. */
-  readonly length: number;
-  /** The device buffer; null once released. */
-  buffer: DeviceBuffer | null;
-  /** Tensors that use this storage. */
-  refs = 1;
-
+/** The record an op leaves on its output (see nn/autograd.ts). */
+export interface GradFn {
+  /** The op's name, for messages. */
+  readonly name: string;
+  /** The op's tensor inputs, in order. */
+  readonly inputs: readonly Tensor[];
   /**
-   * @param device Owner of the buffer.
-   * @param dtype Element type.
-   * @param length Number of elements.
-   * @param buffer The buffer (taken over).
+   * Gradients of the inputs given the output's gradient; null where an input needs none. May
+   * return `gradOutput` itself or views of it.
    */
-  /** Creates the object; see the class documentation. */
-  constructor(device: Device, dtype: DType, length: number, buffer: DeviceBuffer) {
-    this.device = device;
-    this.dtype = dtype;
-    this.length = length;
-    this.buffer = buffer;
-  }
-
-  /** Drops one reference; frees the buffer at zero. */
-  release(): void {
-    if (--this.refs === 0 && this.buffer !== null) {
-      this.device.free(this.buffer);
-      this.buffer = null;
-    }
-  }
+  backward(gradOutput: Tensor): (Tensor | null)[];
 }
 
-const liveTensors = new Map<Device, number>();
+/** The ops behind the Tensor methods, one per method, with the tensor as first argument. */
+export interface TensorOps {
+  /** See {@linkcode Tensor.to}. */
+  to(x: Tensor, target: Device | string): Tensor;
+  /** See {@linkcode Tensor.clone}. */
+  clone(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.backward}. */
+  backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void;
+  /** See {@linkcode Tensor.add}. */
+  add(a: Tensor, b: Tensor | number): Tensor;
+  /** See {@linkcode Tensor.sub}. */
+  sub(a: Tensor, b: Tensor | number): Tensor;
+  /** See {@linkcode Tensor.mul}. */
+  mul(a: Tensor, b: Tensor | number): Tensor;
+  /** See {@linkcode Tensor.div}. */
+  div(a: Tensor, b: Tensor | number): Tensor;
+  /** See {@linkcode Tensor.neg}. */
+  neg(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.pow}. */
+  pow(x: Tensor, exponent: number): Tensor;
+  /** See {@linkcode Tensor.exp}. */
+  exp(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.log}. */
+  log(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.sqrt}. */
+  sqrt(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.abs}. */
+  abs(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.relu}. */
+  relu(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.sigmoid}. */
+  sigmoid(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.tanh}. */
+  tanh(x: Tensor): Tensor;
+  /** See {@linkcode Tensor.sum}. */
+  sum(x: Tensor, dims: number | readonly number[] | undefined, keepdim: boolean): Tensor;
+  /** See {@linkcode Tensor.mean}. */
+  mean(x: Tensor, dims: number | readonly number[] | undefined, keepdim: boolean): Tensor;
+  /** See {@linkcode Tensor.reshape}. */
+  reshape(x: Tensor, shape: readonly number[]): Tensor;
+  /** See {@linkcode Tensor.flatten}. */
+  flatten(x: Tensor, startDim: number, endDim: number): Tensor;
+  /** See {@linkcode Tensor.unsqueeze}. */
+  unsqueeze(x: Tensor, dim: number): Tensor;
+  /** See {@linkcode Tensor.squeeze}. */
+  squeeze(x: Tensor, dim?: number): Tensor;
+  /** See {@linkcode Tensor.permute}. */
+  permute(x: Tensor, dims: readonly number[]): Tensor;
+  /** See {@linkcode Tensor.transpose}. */
+  transpose(x: Tensor, dim0: number, dim1: number): Tensor;
+  /** See {@linkcode Tensor.narrow}. */
+  narrow(x: Tensor, dim: number, start: number, length: number): Tensor;
+  /** See {@linkcode Tensor.matmul}. */
+  matmul(a: Tensor, b: Tensor): Tensor;
+  /** See {@linkcode Tensor.softmax}. */
+  softmax(x: Tensor, dim: number): Tensor;
+  /** See {@linkcode Tensor.logSoftmax}. */
+  logSoftmax(x: Tensor, dim: number): Tensor;
+}
 
-function countLive(device: Device, delta: number): void {
-  liveTensors.set(device, (liveTensors.get(device) ?? 0) + delta);
+let connectedOps: TensorOps | null = null;
+
+/**
+ * Connects the Tensor methods to the ops (nn/tensor_methods.ts does this when it loads).
+ *
+ * @param ops The ops.
+ * @example
+ * ```ts
+ * import { connectTensorOps, type TensorOps } from "./tensor.ts";
+ * declare const ops: TensorOps;
+ * connectTensorOps(ops);
+ * ```
+ */
+export function connectTensorOps(ops: TensorOps): void {
+  connectedOps = ops;
+}
+
+function tensorOps(): TensorOps {
+  if (connectedOps === null) {
+    throw new Error(
+      "Tensor methods are not connected to the ops; import mod.ts or nn/creation.ts, not nn/tensor.ts alone",
+    );
+  }
+  return connectedOps;
 }
 
 // Backstop for tensors that are never disposed: release their storage when collected.
 const finalizer = new FinalizationRegistry<{ storage: Storage }>((held) => {
   held.storage.release();
-  countLive(held.storage.device, -1);
+  countLiveTensors(held.storage.device, -1);
 });
-
-const scopes: Set<Tensor>[] = [];
-
-/** Options of the tensor creation functions. */
-export interface TensorOptions {
-  /** Track operations on this tensor for `backward()` (default false). */
-  requiresGrad?: boolean;
-  /** Device, or a spec such as `"cpu"` / `"cuda"` (default: the default device). */
-  device?: Device | string;
-  /** Element type (default `"float32"`). */
-  dtype?: DType;
-}
-
-/** Options of the random creation functions. */
-export interface RandomOptions extends TensorOptions {
-  /** Generator to draw from (default: the global one seeded by `manualSeed`). */
-  generator?: Generator;
-}
-
-/** Values accepted by {@linkcode tensor}: a number, nested arrays, or a typed array. */
-export type TensorLike = number | readonly TensorLike[] | ArrayLike<number>;
 
 /**
  * An n-dimensional array on a device, with optional gradient tracking.
  *
  * @example
  * ```ts
- * import { tensor } from "./tensor.ts";
+ * import { tensor } from "./creation.ts";
  * const x = tensor([1, 2, 3], [3], { requiresGrad: true });
  * const y = x.mul(x).sum();
  * y.backward();
@@ -118,9 +156,9 @@ export class Tensor {
   constructor(shape: readonly number[], storage: Storage) {
     this.shape = Object.freeze([...shape]);
     this.#storage = storage;
-    countLive(storage.device, 1);
+    countLiveTensors(storage.device, 1);
     finalizer.register(this, { storage }, this);
-    scopes[scopes.length - 1]?.add(this);
+    addToScope(this);
   }
 
   /** Element type. */
@@ -172,10 +210,10 @@ export class Tensor {
     this.#disposed = true;
     finalizer.unregister(this);
     this.#storage.release();
-    countLive(this.#storage.device, -1);
+    countLiveTensors(this.#storage.device, -1);
     this.grad?.dispose();
     this.grad = null;
-    for (const scope of scopes) scope.delete(this);
+    removeFromScopes(this);
   }
 
   /** `using t = ...` disposes at the end of the block. */
@@ -195,9 +233,9 @@ export class Tensor {
     const moved = copyToDevice(this, device, dtype);
     finalizer.unregister(this);
     this.#storage.release();
-    countLive(this.#storage.device, -1);
+    countLiveTensors(this.#storage.device, -1);
     this.#storage = moved;
-    countLive(device, 1);
+    countLiveTensors(device, 1);
     finalizer.register(this, { storage: moved }, this);
     this.grad?.moveTo(device, dtype);
   }
@@ -234,12 +272,12 @@ export class Tensor {
    * @param target A device, a device spec (`"cpu"`, `"cuda"`) or a dtype.
    */
   to(target: Device | string): Tensor {
-    return ops.to(this, target);
+    return tensorOps().to(this, target);
   }
 
   /** A copy with its own storage (tracked by autograd). */
   clone(): Tensor {
-    return ops.clone(this);
+    return tensorOps().clone(this);
   }
 
   /** A tensor sharing this storage, cut from the graph. */
@@ -256,72 +294,72 @@ export class Tensor {
    * @param options `retainGraph` keeps the graph for another backward.
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
-    autograd.backward(this, gradient, options.retainGraph ?? false);
+    tensorOps().backward(this, gradient, options.retainGraph ?? false);
   }
 
   /** `this + other` with broadcasting. */
   add(other: Tensor | number): Tensor {
-    return ops.add(this, other);
+    return tensorOps().add(this, other);
   }
 
   /** `this - other` with broadcasting. */
   sub(other: Tensor | number): Tensor {
-    return ops.sub(this, other);
+    return tensorOps().sub(this, other);
   }
 
   /** `this * other` with broadcasting. */
   mul(other: Tensor | number): Tensor {
-    return ops.mul(this, other);
+    return tensorOps().mul(this, other);
   }
 
   /** `this / other` with broadcasting. */
   div(other: Tensor | number): Tensor {
-    return ops.div(this, other);
+    return tensorOps().div(this, other);
   }
 
   /** `-this`. */
   neg(): Tensor {
-    return ops.neg(this);
+    return tensorOps().neg(this);
   }
 
   /** `this ** exponent`. */
   pow(exponent: number): Tensor {
-    return ops.pow(this, exponent);
+    return tensorOps().pow(this, exponent);
   }
 
   /** `e ** this`. */
   exp(): Tensor {
-    return ops.exp(this);
+    return tensorOps().exp(this);
   }
 
   /** Natural logarithm. */
   log(): Tensor {
-    return ops.log(this);
+    return tensorOps().log(this);
   }
 
   /** Square root. */
   sqrt(): Tensor {
-    return ops.sqrt(this);
+    return tensorOps().sqrt(this);
   }
 
   /** Absolute value. */
   abs(): Tensor {
-    return ops.abs(this);
+    return tensorOps().abs(this);
   }
 
   /** `max(this, 0)`. */
   relu(): Tensor {
-    return ops.relu(this);
+    return tensorOps().relu(this);
   }
 
   /** `1 / (1 + e ** -this)`. */
   sigmoid(): Tensor {
-    return ops.sigmoid(this);
+    return tensorOps().sigmoid(this);
   }
 
   /** Hyperbolic tangent. */
   tanh(): Tensor {
-    return ops.tanh(this);
+    return tensorOps().tanh(this);
   }
 
   /**
@@ -331,7 +369,7 @@ export class Tensor {
    * @param keepdim Keep reduced dims with size 1.
    */
   sum(dims?: number | readonly number[], keepdim = false): Tensor {
-    return ops.sum(this, dims, keepdim);
+    return tensorOps().sum(this, dims, keepdim);
   }
 
   /**
@@ -341,7 +379,7 @@ export class Tensor {
    * @param keepdim Keep reduced dims with size 1.
    */
   mean(dims?: number | readonly number[], keepdim = false): Tensor {
-    return ops.mean(this, dims, keepdim);
+    return tensorOps().mean(this, dims, keepdim);
   }
 
   /**
@@ -350,7 +388,7 @@ export class Tensor {
    * @param shape The new shape.
    */
   reshape(...shape: number[]): Tensor {
-    return ops.reshape(this, shape);
+    return tensorOps().reshape(this, shape);
   }
 
   /**
@@ -359,7 +397,7 @@ export class Tensor {
    * @param shape The new shape.
    */
   view(...shape: number[]): Tensor {
-    return ops.reshape(this, shape);
+    return tensorOps().reshape(this, shape);
   }
 
   /**
@@ -369,7 +407,7 @@ export class Tensor {
    * @param endDim Last dim (default -1).
    */
   flatten(startDim = 0, endDim = -1): Tensor {
-    return ops.flatten(this, startDim, endDim);
+    return tensorOps().flatten(this, startDim, endDim);
   }
 
   /**
@@ -378,7 +416,7 @@ export class Tensor {
    * @param dim Position of the new dim.
    */
   unsqueeze(dim: number): Tensor {
-    return ops.unsqueeze(this, dim);
+    return tensorOps().unsqueeze(this, dim);
   }
 
   /**
@@ -387,7 +425,7 @@ export class Tensor {
    * @param dim The dim to remove.
    */
   squeeze(dim?: number): Tensor {
-    return ops.squeeze(this, dim);
+    return tensorOps().squeeze(this, dim);
   }
 
   /**
@@ -396,7 +434,7 @@ export class Tensor {
    * @param dims New order.
    */
   permute(...dims: number[]): Tensor {
-    return ops.permute(this, dims);
+    return tensorOps().permute(this, dims);
   }
 
   /**
@@ -406,7 +444,7 @@ export class Tensor {
    * @param dim1 Second dim.
    */
   transpose(dim0: number, dim1: number): Tensor {
-    return ops.transpose(this, dim0, dim1);
+    return tensorOps().transpose(this, dim0, dim1);
   }
 
   /**
@@ -417,7 +455,7 @@ export class Tensor {
    * @param length How many.
    */
   narrow(dim: number, start: number, length: number): Tensor {
-    return ops.narrow(this, dim, start, length);
+    return tensorOps().narrow(this, dim, start, length);
   }
 
   /**
@@ -426,7 +464,7 @@ export class Tensor {
    * @param other Right operand.
    */
   matmul(other: Tensor): Tensor {
-    return ops.matmul(this, other);
+    return tensorOps().matmul(this, other);
   }
 
   /**
@@ -435,7 +473,7 @@ export class Tensor {
    * @param dim The dim.
    */
   softmax(dim: number): Tensor {
-    return ops.softmax(this, dim);
+    return tensorOps().softmax(this, dim);
   }
 
   /**
@@ -444,7 +482,7 @@ export class Tensor {
    * @param dim The dim.
    */
   logSoftmax(dim: number): Tensor {
-    return ops.logSoftmax(this, dim);
+    return tensorOps().logSoftmax(this, dim);
   }
 
   /** A short description: shape, dtype, device, and a few values. */
@@ -517,326 +555,4 @@ export function shapeSize(shape: readonly number[], op: string): number {
     size *= d;
   }
   return size;
-}
-
-function inferShape(values: TensorLike): number[] {
-  const shape: number[] = [];
-  let v: TensorLike = values;
-  while (typeof v !== "number") {
-    const list = v as ArrayLike<TensorLike>;
-    shape.push(list.length);
-    if (list.length === 0) break;
-    v = list[0];
-  }
-  return shape;
-}
-
-function flattenValues(values: TensorLike, out: number[]): void {
-  if (typeof values === "number") {
-    out.push(values);
-    return;
-  }
-  const list = values as ArrayLike<TensorLike>;
-  for (let i = 0; i < list.length; i++) flattenValues(list[i], out);
-}
-
-function placement(options: TensorOptions): { device: Device; dtype: DType } {
-  return {
-    device: options.device === undefined ? defaultDevice() : resolveDevice(options.device),
-    dtype: options.dtype ?? "float32",
-  };
-}
-
-function fromHost(
-  values: ArrayLike<number>,
-  shape: readonly number[],
-  options: TensorOptions,
-): Tensor {
-  const { device, dtype } = placement(options);
-  const t = empty(shape, dtype, device);
-  const host = dtype === "float64" ? Float64Array.from(values) : Float32Array.from(values);
-  device.write(t.buffer, host);
-  t.requiresGrad = options.requiresGrad ?? false;
-  return t;
-}
-
-/**
- * A tensor from values: a number, nested arrays, or a flat array / typed array with a shape.
- *
- * @param values The data.
- * @param shape Dimensions (inferred from nesting when omitted).
- * @param options requiresGrad, device, dtype.
- * @returns A new leaf tensor.
- * @example
- * ```ts
- * import { tensor } from "./tensor.ts";
- * const a = tensor([[1, 2], [3, 4]]); // shape [2, 2]
- * const b = tensor([1, 2, 3, 4], [2, 2], { requiresGrad: true });
- * ```
- */
-export function tensor(
-  values: TensorLike,
-  shape?: readonly number[],
-  options: TensorOptions = {},
-): Tensor {
-  let flat: ArrayLike<number>;
-  if (typeof values === "number") flat = [values];
-  else if (ArrayBuffer.isView(values)) flat = values as ArrayLike<number>;
-  else {
-    const out: number[] = [];
-    flattenValues(values, out);
-    flat = out;
-  }
-  const finalShape = shape ?? inferShape(values);
-  const size = shapeSize(finalShape, "tensor()");
-  if (size !== flat.length) {
-    throw new Error(`tensor(): ${flat.length} values do not fill shape [${finalShape}] (${size} elements)`);
-  }
-  return fromHost(flat, finalShape, options);
-}
-
-/**
- * A tensor filled with `value`.
- *
- * @param shape Dimensions.
- * @param value Fill value.
- * @param options requiresGrad, device, dtype.
- * @returns The tensor.
- * @example
- * ```ts
- * import { full } from "./tensor.ts";
- * const t = full([2, 3], 7);
- * ```
- */
-export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
-  const { device, dtype } = placement(options);
-  const t = empty(shape, dtype, device);
-  device.fill(t.buffer, value);
-  t.requiresGrad = options.requiresGrad ?? false;
-  return t;
-}
-
-/**
- * A tensor of zeros.
- *
- * @param shape Dimensions.
- * @param options requiresGrad, device, dtype.
- * @returns The tensor.
- * @example
- * ```ts
- * import { zeros } from "./tensor.ts";
- * const t = zeros([2, 3]);
- * ```
- */
-export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 0, options);
-}
-
-/**
- * A tensor of ones.
- *
- * @param shape Dimensions.
- * @param options requiresGrad, device, dtype.
- * @returns The tensor.
- * @example
- * ```ts
- * import { ones } from "./tensor.ts";
- * const t = ones([3]);
- * ```
- */
-export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 1, options);
-}
-
-/**
- * Standard normal samples.
- *
- * @param shape Dimensions.
- * @param options requiresGrad, device, dtype, generator.
- * @returns The tensor.
- * @example
- * ```ts
- * import { randn } from "./tensor.ts";
- * import { Generator } from "./random.ts";
- * const t = randn([2, 3], { generator: new Generator(1) });
- * ```
- */
-export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
-  const g = options.generator ?? defaultGenerator;
-  const values = new Float64Array(shapeSize(shape, "randn()"));
-  for (let i = 0; i < values.length; i++) values[i] = g.normal();
-  return fromHost(values, shape, options);
-}
-
-/**
- * Uniform samples in [low, high).
- *
- * @param shape Dimensions.
- * @param options requiresGrad, device, dtype, generator, low (default 0), high (default 1).
- * @returns The tensor.
- * @example
- * ```ts
- * import { rand } from "./tensor.ts";
- * const t = rand([4], { low: -1, high: 1 });
- * ```
- */
-export function rand(
-  shape: readonly number[],
-  options: RandomOptions & { low?: number; high?: number } = {},
-): Tensor {
-  const g = options.generator ?? defaultGenerator;
-  const low = options.low ?? 0;
-  const high = options.high ?? 1;
-  const values = new Float64Array(shapeSize(shape, "rand()"));
-  for (let i = 0; i < values.length; i++) values[i] = low + (high - low) * g.uniform();
-  return fromHost(values, shape, options);
-}
-
-/**
- * `[start, start + step, ...)` below `end`, like `torch.arange`.
- *
- * @param start First value (or the end, when `end` is omitted).
- * @param end Exclusive bound.
- * @param step Increment (non-zero).
- * @param options requiresGrad, device, dtype.
- * @returns A 1-D tensor.
- * @example
- * ```ts
- * import { arange } from "./tensor.ts";
- * arange(5).toArray(); // [0, 1, 2, 3, 4]
- * arange(1, 2, 0.5).toArray(); // [1, 1.5]
- * ```
- */
-export function arange(
-  start: number,
-  end?: number,
-  step = 1,
-  options: TensorOptions = {},
-): Tensor {
-  if (end === undefined) [start, end] = [0, start];
-  if (step === 0 || !Number.isFinite(step)) {
-    throw new Error(`arange(): step must be finite and non-zero, got ${step}`);
-  }
-  const count = Math.max(0, Math.ceil((end - start) / step));
-  const values = new Float64Array(count);
-  for (let i = 0; i < count; i++) values[i] = start + i * step;
-  return fromHost(values, [count], options);
-}
-
-/**
- * Runs `fn` and disposes every tensor it created, except those in its return value (found in
- * arrays, plain objects and Maps) and those passed to {@linkcode keep}. `fn` must be synchronous.
- *
- * @param fn The work.
- * @returns What `fn` returned.
- * @example
- * ```ts
- * import { tidy, tensor } from "./tensor.ts";
- * const x = tensor([1, 2]);
- * const y = tidy(() => x.mul(2).add(1)); // the intermediate x.mul(2) is freed
- * ```
- */
-export function tidy<T>(fn: () => T): T {
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (error) {
-    scopes.pop();
-    for (const t of scope) t.dispose();
-    throw error;
-  }
-  scopes.pop();
-  if (result instanceof Promise) {
-    throw new Error("tidy(): fn returned a Promise; tidy only takes synchronous functions");
-  }
-  const kept = new Set<Tensor>();
-  collectTensors(result, kept, 0);
-  const parent = scopes[scopes.length - 1];
-  for (const t of scope) {
-    if (kept.has(t)) parent?.add(t);
-    else t.dispose();
-  }
-  return result;
-}
-
-function collectTensors(value: unknown, out: Set<Tensor>, depth: number): void {
-  if (depth > 4 || value === null || typeof value !== "object") return;
-  if (value instanceof Tensor) out.add(value);
-  else if (Array.isArray(value)) {
-    for (const v of value) collectTensors(v, out, depth + 1);
-  } else if (value instanceof Map) {
-    for (const v of value.values()) collectTensors(v, out, depth + 1);
-  } else if (Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value)) collectTensors(v, out, depth + 1);
-  }
-}
-
-/**
- * Exempts a tensor from every enclosing {@linkcode tidy}: it lives until disposed.
- *
- * @param t The tensor.
- * @returns The same tensor.
- * @example
- * ```ts
- * import { keep, tidy, zeros } from "./tensor.ts";
- * let state;
- * tidy(() => { state = keep(zeros([3])); });
- * ```
- */
-export function keep<T extends Tensor>(t: T): T {
-  for (const scope of scopes) scope.delete(t);
-  return t;
-}
-
-/** Live tensors and bytes on one device. */
-export interface MemoryInfo {
-  /** Tensors not yet disposed. */
-  tensors: number;
-  /** Bytes in buffers held by live tensors (and device scratch). */
-  bytes: number;
-  /** Bytes the device holds from the system, cache included. */
-  reservedBytes: number;
-  /** Highest `bytes` since the device's last peak reset. */
-  peakBytes: number;
-}
-
-/**
- * Live tensors and bytes per device, like `tf.memory()`.
- *
- * @returns One entry per device that ever held a tensor, keyed by device name.
- * @example
- * ```ts
- * import { memory } from "./tensor.ts";
- * console.log(memory().cpu?.tensors);
- * ```
- */
-export function memory(): Record<string, MemoryInfo> {
-  const out: Record<string, MemoryInfo> = {};
-  for (const [device, tensors] of liveTensors) {
-    const m = device.memory();
-    out[device.name] = {
-      tensors,
-      bytes: m.allocatedBytes,
-      reservedBytes: m.reservedBytes,
-      peakBytes: m.peakAllocatedBytes,
-    };
-  }
-  return out;
-}
-
-/**
- * Bytes one element of `dtype` takes.
- *
- * @param dtype Element type.
- * @returns 4 or 8.
- * @example
- * ```ts
- * import { bytesPerElement } from "./tensor.ts";
- * bytesPerElement("float32"); // 4
- * ```
- */
-export function bytesPerElement(dtype: DType): number {
-  return BYTES_PER_ELEMENT[dtype];
 }

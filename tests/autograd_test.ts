@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { noGrad } from "../nn/autograd.ts";
-import { ones, tensor, tidy } from "../nn/tensor.ts";
+import { ones, tensor } from "../nn/creation.ts";
+import { tidy } from "../nn/scope.ts";
 import { assertThrows } from "./helpers.ts";
 
 Deno.test("backward() of a scalar fills leaf gradients, including a tensor used twice", () => {

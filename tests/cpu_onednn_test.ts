@@ -11,7 +11,7 @@ import * as pool from "../nn/cpu/pool.ts";
 import type { Conv2dGeometry } from "../nn/device.ts";
 import { convGeometry } from "../nn/ops/conv.ts";
 import { Generator } from "../nn/random.ts";
-import { zeros } from "../nn/tensor.ts";
+import { zeros } from "../nn/creation.ts";
 import { assertClose, testWith } from "./helpers.ts";
 
 function random(n: number, g: Generator): Float32Array {

@@ -7,7 +7,9 @@
 import { AssertionError } from "node:assert";
 import { noGrad } from "../nn/autograd.ts";
 import { Generator } from "../nn/random.ts";
-import { randn, type Tensor, tidy } from "../nn/tensor.ts";
+import { randn } from "../nn/creation.ts";
+import { tidy } from "../nn/scope.ts";
+import type { Tensor } from "../nn/tensor.ts";
 
 /** Tolerances: |a - e| <= atol + rtol * |e|. */
 export interface Tolerance {

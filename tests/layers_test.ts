@@ -14,7 +14,9 @@ import {
 } from "../nn/layers.ts";
 import { Adam } from "../nn/optim.ts";
 import { manualSeed } from "../nn/random.ts";
-import { memory, randn, tensor, tidy, zeros } from "../nn/tensor.ts";
+import { randn, tensor, zeros } from "../nn/creation.ts";
+import { memory } from "../nn/memory.ts";
+import { tidy } from "../nn/scope.ts";
 import { assertClose, assertThrows } from "./helpers.ts";
 
 function smallNet(): Sequential {

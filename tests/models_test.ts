@@ -4,7 +4,9 @@ import * as F from "../nn/functional.ts";
 import { resnet50 } from "../nn/resnet.ts";
 import { manualSeed } from "../nn/random.ts";
 import { summary } from "../nn/summary.ts";
-import { randn, type Tensor, tidy } from "../nn/tensor.ts";
+import { randn } from "../nn/creation.ts";
+import { tidy } from "../nn/scope.ts";
+import type { Tensor } from "../nn/tensor.ts";
 import { noGrad } from "../nn/autograd.ts";
 import { assertClose, assertThrows, directionalGradcheck, gradcheck } from "./helpers.ts";
 

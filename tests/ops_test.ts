@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as F from "../nn/functional.ts";
-import { ones, tensor, zeros } from "../nn/tensor.ts";
+import { ones, tensor, zeros } from "../nn/creation.ts";
 import { assertClose, assertThrows, gradcheck, leaf64 } from "./helpers.ts";
 
 const f64 = { dtype: "float64" as const };

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Adam, AdamW, SGD } from "../nn/optim.ts";
 import { CosineAnnealingLR, StepLR } from "../nn/schedule.ts";
-import { type Tensor, tensor } from "../nn/tensor.ts";
+import { tensor } from "../nn/creation.ts";
+import type { Tensor } from "../nn/tensor.ts";
 import { assertClose, assertThrows } from "./helpers.ts";
 
 function param(values: number[]): Tensor {

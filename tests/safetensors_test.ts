@@ -9,7 +9,10 @@ import {
   serializeSafetensors,
   writeSafetensors,
 } from "../nn/safetensors.ts";
-import { memory, randn, type Tensor, tensor, tidy } from "../nn/tensor.ts";
+import { randn, tensor } from "../nn/creation.ts";
+import { memory } from "../nn/memory.ts";
+import { tidy } from "../nn/scope.ts";
+import type { Tensor } from "../nn/tensor.ts";
 import { assertRejects, assertThrows, granted, testWith, withTempDir } from "./helpers.ts";
 
 type Header = Record<string, Record<string, unknown>>;

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { arange, full, keep, memory, ones, rand, randn, tensor, tidy, zeros } from "../nn/tensor.ts";
+import { arange, full, ones, rand, randn, tensor, zeros } from "../nn/creation.ts";
+import { memory } from "../nn/memory.ts";
+import { keep, tidy } from "../nn/scope.ts";
 import { Generator } from "../nn/random.ts";
 import { assertThrows } from "./helpers.ts";
 

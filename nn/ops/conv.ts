@@ -46,7 +46,7 @@ export function pair(v: number | readonly [number, number]): [number, number] {
  * @example
  * ```ts
  * import { convGeometry } from "./conv.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * convGeometry(zeros([1, 3, 8, 8]), zeros([4, 3, 3, 3]), { padding: 1 }).outHeight; // 8
  * ```
  */
@@ -120,7 +120,7 @@ export function convGeometry(x: Tensor, w: Tensor, options: Conv2dOptions = {}):
  * @example
  * ```ts
  * import { conv2d } from "./conv.ts";
- * import { ones } from "../tensor.ts";
+ * import { ones } from "../creation.ts";
  * conv2d(ones([1, 1, 3, 3]), ones([1, 1, 3, 3]), null, { padding: 1 }).toArray();
  * // [4, 6, 4, 6, 9, 6, 4, 6, 4]
  * ```

@@ -6,12 +6,12 @@
 
 import type { ActivationOp, BinaryOp, UnaryOp } from "../device.ts";
 import { record } from "../autograd.ts";
-import { full, type Tensor } from "../tensor.ts";
-import { broadcastShapes, emptyLike, padShape, sameDevice } from "./util.ts";
-import { sumToShape } from "./reduce.ts";
+import type { Tensor } from "../tensor.ts";
+import { sumToShape } from "./broadcast.ts";
+import { broadcastShapes, emptyLike, fullLike, padShape, sameDevice } from "./util.ts";
 
 function scalarLike(t: Tensor, value: number): Tensor {
-  return full([], value, { device: t.device, dtype: t.dtype });
+  return fullLike(t, [], value);
 }
 
 /** Raw broadcasting binary op (not recorded). */
@@ -62,7 +62,7 @@ function reduceGrad(t: Tensor, shape: readonly number[]): Tensor {
  * @example
  * ```ts
  * import { add } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * add(tensor([1, 2]), 1).toArray(); // [2, 3]
  * ```
  */
@@ -83,7 +83,7 @@ export function add(a: Tensor, b: Tensor | number): Tensor {
  * @example
  * ```ts
  * import { sub } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * sub(tensor([1, 2]), tensor([1])).toArray(); // [0, 1]
  * ```
  */
@@ -104,7 +104,7 @@ export function sub(a: Tensor, b: Tensor | number): Tensor {
  * @example
  * ```ts
  * import { mul } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * mul(tensor([1, 2]), 3).toArray(); // [3, 6]
  * ```
  */
@@ -127,7 +127,7 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
  * @example
  * ```ts
  * import { div } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * div(tensor([1, 2]), 2).toArray(); // [0.5, 1]
  * ```
  */
@@ -167,7 +167,7 @@ function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
  * @example
  * ```ts
  * import { neg } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * neg(tensor([1])).item(); // -1
  * ```
  */
@@ -183,7 +183,7 @@ export function neg(x: Tensor): Tensor {
  * @example
  * ```ts
  * import { exp } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * exp(tensor([0])).item(); // 1
  * ```
  */
@@ -200,7 +200,7 @@ export function exp(x: Tensor): Tensor {
  * @example
  * ```ts
  * import { log } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * log(tensor([1])).item(); // 0
  * ```
  */
@@ -216,7 +216,7 @@ export function log(x: Tensor): Tensor {
  * @example
  * ```ts
  * import { sqrt } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * sqrt(tensor([4])).item(); // 2
  * ```
  */
@@ -237,7 +237,7 @@ export function sqrt(x: Tensor): Tensor {
  * @example
  * ```ts
  * import { abs } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * abs(tensor([-2])).item(); // 2
  * ```
  */
@@ -265,7 +265,7 @@ export function abs(x: Tensor): Tensor {
  * @example
  * ```ts
  * import { pow } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * pow(tensor([3]), 2).item(); // 9
  * ```
  */
@@ -299,7 +299,7 @@ function activation(op: ActivationOp, x: Tensor): Tensor {
  * @example
  * ```ts
  * import { relu } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * relu(tensor([-1, 2])).toArray(); // [0, 2]
  * ```
  */
@@ -315,7 +315,7 @@ export function relu(x: Tensor): Tensor {
  * @example
  * ```ts
  * import { sigmoid } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * sigmoid(tensor([0])).item(); // 0.5
  * ```
  */
@@ -331,7 +331,7 @@ export function sigmoid(x: Tensor): Tensor {
  * @example
  * ```ts
  * import { tanh } from "./elementwise.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * tanh(tensor([0])).item(); // 0
  * ```
  */

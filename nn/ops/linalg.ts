@@ -52,7 +52,7 @@ function product(p: Gemm): Tensor {
  * @example
  * ```ts
  * import { matmul } from "./linalg.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * matmul(tensor([[1, 2]]), tensor([[3], [4]])).item(); // 11
  * ```
  */
@@ -89,7 +89,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * @example
  * ```ts
  * import { linear } from "./linalg.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * linear(tensor([[1, 2]]), tensor([[1, 1]]), tensor([0.5])).item(); // 3.5
  * ```
  */

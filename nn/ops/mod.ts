@@ -5,7 +5,8 @@
  */
 
 export { abs, add, div, exp, log, mul, neg, pow, relu, sigmoid, sqrt, sub, tanh } from "./elementwise.ts";
-export { expand, mean, sum, sumToShape } from "./reduce.ts";
+export { expand, sumToShape } from "./broadcast.ts";
+export { mean, sum } from "./reduce.ts";
 export {
   cat,
   chunk,

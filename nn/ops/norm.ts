@@ -43,7 +43,7 @@ function geometry(x: Tensor, channels: number): BatchNormGeometry {
  * @example
  * ```ts
  * import { batchNorm } from "./norm.ts";
- * import { ones, tensor, zeros } from "../tensor.ts";
+ * import { ones, tensor, zeros } from "../creation.ts";
  * const y = batchNorm(tensor([[1], [3]]), zeros([1]), ones([1]), ones([1]), zeros([1]), { training: true, eps: 0 });
  * y.toArray(); // [-1, 1]
  * ```

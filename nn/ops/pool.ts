@@ -28,7 +28,7 @@ export interface MaxPool2dOptions {
  * @example
  * ```ts
  * import { maxPool2d } from "./pool.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * maxPool2d(tensor([1, 4, 3, 2], [1, 1, 2, 2]), 2).item(); // 4
  * ```
  */
@@ -91,7 +91,7 @@ export function maxPool2d(
  * @example
  * ```ts
  * import { adaptiveAvgPool2d } from "./pool.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * adaptiveAvgPool2d(tensor([1, 2, 3, 4], [1, 1, 2, 2]), 1).item(); // 2.5
  * ```
  */

@@ -1,66 +1,15 @@
 /**
- * Reductions (sum, mean) and their inverse, broadcasting (expand).
+ * Reductions (sum, mean), recorded for autograd.
  *
  * @module
  */
 
 import { record } from "../autograd.ts";
-import { full, type Tensor } from "../tensor.ts";
-import { emptyLike, normalizeDim, padShape } from "./util.ts";
-import { reshape } from "./shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { expand } from "./broadcast.ts";
 import { div } from "./elementwise.ts";
-
-/**
- * `t` summed down to `shape` (the inverse of broadcasting); `t` itself when shapes match.
- * Not recorded: used inside backward functions.
- *
- * @param t A tensor whose shape broadcasts from `shape`.
- * @param shape Target shape.
- * @returns The reduced tensor.
- * @example
- * ```ts
- * import { sumToShape } from "./reduce.ts";
- * import { ones } from "../tensor.ts";
- * sumToShape(ones([2, 3]), [3]).toArray(); // [2, 2, 2]
- * ```
- */
-export function sumToShape(t: Tensor, shape: readonly number[]): Tensor {
-  if (t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
-  const padded = padShape(shape, t.ndim);
-  if (padded.every((d, i) => d === t.shape[i])) return reshape(t, shape);
-  const out = emptyLike(t, shape);
-  t.device.sumTo(t.buffer, t.shape, out.buffer, padded);
-  return out;
-}
-
-/**
- * `t` broadcast to `shape` (copied). Not recorded.
- *
- * @param t A tensor whose shape broadcasts to `shape`.
- * @param shape Target shape.
- * @returns The expanded tensor.
- * @example
- * ```ts
- * import { expand } from "./reduce.ts";
- * import { tensor } from "../tensor.ts";
- * expand(tensor([1, 2]), [2, 2]).toArray(); // [1, 2, 1, 2]
- * ```
- */
-export function expand(t: Tensor, shape: readonly number[]): Tensor {
-  const out = emptyLike(t, shape);
-  const zero = full(new Array<number>(shape.length).fill(1), 0, { device: t.device, dtype: t.dtype });
-  t.device.binary(
-    "add",
-    t.buffer,
-    padShape(t.shape, shape.length),
-    zero.buffer,
-    zero.shape,
-    out.buffer,
-    shape,
-  );
-  zero.dispose();
-  return out;
-}
+import { reshape } from "./shape.ts";
+import { emptyLike, normalizeDim } from "./util.ts";
 
 function reducedShapes(
   op: string,
@@ -87,7 +36,7 @@ function reducedShapes(
  * @example
  * ```ts
  * import { sum } from "./reduce.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * sum(tensor([[1, 2], [3, 4]]), 0).toArray(); // [4, 6]
  * ```
  */
@@ -113,7 +62,7 @@ export function sum(x: Tensor, dims?: number | readonly number[], keepdim = fals
  * @example
  * ```ts
  * import { mean } from "./reduce.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * mean(tensor([1, 2, 3, 4])).item(); // 2.5
  * ```
  */

@@ -7,7 +7,7 @@
 
 import type { Device, DType } from "../device.ts";
 import { record } from "../autograd.ts";
-import { resolveDevice } from "../devices.ts";
+import { resolveDevice } from "../device_registry.ts";
 import { empty, shapeSize, Tensor } from "../tensor.ts";
 import { emptyLike, normalizeDim, sameDevice } from "./util.ts";
 
@@ -37,7 +37,7 @@ function resolveShape(x: Tensor, shape: readonly number[]): number[] {
  * @example
  * ```ts
  * import { reshape } from "./shape.ts";
- * import { arange } from "../tensor.ts";
+ * import { arange } from "../creation.ts";
  * reshape(arange(6), [2, -1]).shape; // [2, 3]
  * ```
  */
@@ -59,7 +59,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
  * @example
  * ```ts
  * import { flatten } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * flatten(zeros([2, 3, 4]), 1).shape; // [2, 12]
  * ```
  */
@@ -81,7 +81,7 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
  * @example
  * ```ts
  * import { unsqueeze } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * unsqueeze(zeros([3]), 0).shape; // [1, 3]
  * ```
  */
@@ -99,7 +99,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
  * @example
  * ```ts
  * import { squeeze } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * squeeze(zeros([1, 3, 1])).shape; // [3]
  * ```
  */
@@ -118,7 +118,7 @@ export function squeeze(x: Tensor, dim?: number): Tensor {
  * @example
  * ```ts
  * import { permute } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * permute(zeros([2, 3, 4]), [2, 0, 1]).shape; // [4, 2, 3]
  * ```
  */
@@ -144,7 +144,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
  * @example
  * ```ts
  * import { transpose } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * transpose(zeros([2, 3]), 0, 1).shape; // [3, 2]
  * ```
  */
@@ -174,7 +174,7 @@ function around(shape: readonly number[], dim: number): { outer: number; inner: 
  * @example
  * ```ts
  * import { cat } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * cat([zeros([2, 3]), zeros([2, 1])], 1).shape; // [2, 4]
  * ```
  */
@@ -228,7 +228,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
  * @example
  * ```ts
  * import { stack } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * stack([zeros([3]), zeros([3])]).shape; // [2, 3]
  * ```
  */
@@ -251,7 +251,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
  * @example
  * ```ts
  * import { narrow } from "./shape.ts";
- * import { arange } from "../tensor.ts";
+ * import { arange } from "../creation.ts";
  * narrow(arange(5), 0, 1, 2).toArray(); // [1, 2]
  * ```
  */
@@ -293,7 +293,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
  * @example
  * ```ts
  * import { split } from "./shape.ts";
- * import { arange } from "../tensor.ts";
+ * import { arange } from "../creation.ts";
  * split(arange(5), [2, 3]).map((t) => t.shape); // [[2], [3]]
  * ```
  */
@@ -331,7 +331,7 @@ export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Te
  * @example
  * ```ts
  * import { chunk } from "./shape.ts";
- * import { zeros } from "../tensor.ts";
+ * import { zeros } from "../creation.ts";
  * chunk(zeros([2, 8]), 4, 1).length; // 4
  * ```
  */
@@ -348,7 +348,7 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
  * @example
  * ```ts
  * import { clone } from "./shape.ts";
- * import { ones } from "../tensor.ts";
+ * import { ones } from "../creation.ts";
  * clone(ones([2])).toArray(); // [1, 1]
  * ```
  */
@@ -369,7 +369,7 @@ const DTYPES: readonly string[] = ["float32", "float64"];
  * @example
  * ```ts
  * import { to } from "./shape.ts";
- * import { ones } from "../tensor.ts";
+ * import { ones } from "../creation.ts";
  * to(ones([2]), "float64").dtype; // "float64"
  * ```
  */

@@ -38,7 +38,7 @@ function softmaxOp(name: string, x: Tensor, dim: number, log: boolean): Tensor {
  * @example
  * ```ts
  * import { softmax } from "./softmax.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * softmax(tensor([0, 0]), 0).toArray(); // [0.5, 0.5]
  * ```
  */
@@ -55,7 +55,7 @@ export function softmax(x: Tensor, dim: number): Tensor {
  * @example
  * ```ts
  * import { logSoftmax } from "./softmax.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * logSoftmax(tensor([0, 0]), 0).toArray(); // [-0.693..., -0.693...]
  * ```
  */

@@ -123,6 +123,26 @@ export function emptyLike(
 }
 
 /**
+ * A fresh tensor filled with `value` on `like`'s device and dtype (not a leaf the user sees: the
+ * ops use it for scalars and broadcast sources).
+ *
+ * @param like A tensor to take device and dtype from.
+ * @param shape The shape.
+ * @param value The fill value.
+ * @returns The tensor.
+ * @example
+ * ```ts
+ * import { fullLike } from "./util.ts";
+ * // const half = fullLike(x, [], 0.5);
+ * ```
+ */
+export function fullLike(like: { dtype: DType; device: Device }, shape: readonly number[], value: number): Tensor {
+  const t = empty(shape, like.dtype, like.device);
+  like.device.fill(t.buffer, value);
+  return t;
+}
+
+/**
  * Checks a positive integer argument; the error names the op and the value.
  *
  * @param op The op or layer.

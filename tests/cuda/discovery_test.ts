@@ -12,7 +12,7 @@ import {
   sitePackages,
 } from "../../ffi/cuda_libraries.ts";
 import { cpu } from "../../nn/cpu/device.ts";
-import { resolveDevice } from "../../nn/devices.ts";
+import { resolveDevice } from "../../nn/device_registry.ts";
 import { assertThrows, granted } from "../helpers.ts";
 import { GPU, LIBRARIES_FOUND, testIf } from "./support.ts";
 

@@ -17,7 +17,7 @@ import {
   tensor,
   tidy,
 } from "../../mod.ts";
-import { cudaAvailable } from "../../nn/devices.ts";
+import { cudaAvailable } from "../../nn/device_registry.ts";
 import { BatchLoader, DIGITS_NORMALIZATION, loadDigits, trainTransform } from "../../scripts/data.ts";
 
 const GPU = cudaAvailable();

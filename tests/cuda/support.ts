@@ -7,8 +7,9 @@
 
 import { CudaUnavailableError, openCudaLibraries } from "../../ffi/cuda_libraries.ts";
 import { cudaDevice } from "../../nn/cuda/device.ts";
+import "../../nn/cuda/register.ts";
 import type { Device } from "../../nn/device.ts";
-import { cudaAvailable } from "../../nn/devices.ts";
+import { cudaAvailable } from "../../nn/device_registry.ts";
 import assert from "node:assert/strict";
 import { KERNEL_SIGNATURES, type KernelArg } from "../../nn/cuda/signatures.ts";
 import { Generator } from "../../nn/random.ts";
