@@ -21,8 +21,11 @@ export class Generator {
   #s = new Uint32Array(4);
   #spareNormal: number | null = null;
 
-  /** @param seed Any integer; equal seeds give equal streams. */
-  /** Creates the object; see the class documentation. */
+  /**
+   * Starts a stream from `seed`.
+   *
+   * @param seed Any integer; equal seeds give equal streams.
+   */
   constructor(seed = 0) {
     this.seed(seed);
   }
