@@ -31,63 +31,38 @@ export interface GradFn {
   backward(gradOutput: Tensor): (Tensor | null)[];
 }
 
-/** The ops behind the Tensor methods, one per method, with the tensor as first argument. */
+/**
+ * The ops behind the Tensor methods: one per method, of the same name, taking the tensor first
+ * (`x.sum(dims, keepdim)` calls `sum(x, dims, keepdim)`; `backward` is autograd's walk).
+ */
 export interface TensorOps {
-  /** See {@linkcode Tensor.to}. */
   to(x: Tensor, target: Device | string): Tensor;
-  /** See {@linkcode Tensor.clone}. */
   clone(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.backward}. */
   backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void;
-  /** See {@linkcode Tensor.add}. */
   add(a: Tensor, b: Tensor | number): Tensor;
-  /** See {@linkcode Tensor.sub}. */
   sub(a: Tensor, b: Tensor | number): Tensor;
-  /** See {@linkcode Tensor.mul}. */
   mul(a: Tensor, b: Tensor | number): Tensor;
-  /** See {@linkcode Tensor.div}. */
   div(a: Tensor, b: Tensor | number): Tensor;
-  /** See {@linkcode Tensor.neg}. */
   neg(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.pow}. */
   pow(x: Tensor, exponent: number): Tensor;
-  /** See {@linkcode Tensor.exp}. */
   exp(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.log}. */
   log(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.sqrt}. */
   sqrt(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.abs}. */
   abs(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.relu}. */
   relu(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.sigmoid}. */
   sigmoid(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.tanh}. */
   tanh(x: Tensor): Tensor;
-  /** See {@linkcode Tensor.sum}. */
   sum(x: Tensor, dims: number | readonly number[] | undefined, keepdim: boolean): Tensor;
-  /** See {@linkcode Tensor.mean}. */
   mean(x: Tensor, dims: number | readonly number[] | undefined, keepdim: boolean): Tensor;
-  /** See {@linkcode Tensor.reshape}. */
   reshape(x: Tensor, shape: readonly number[]): Tensor;
-  /** See {@linkcode Tensor.flatten}. */
   flatten(x: Tensor, startDim: number, endDim: number): Tensor;
-  /** See {@linkcode Tensor.unsqueeze}. */
   unsqueeze(x: Tensor, dim: number): Tensor;
-  /** See {@linkcode Tensor.squeeze}. */
   squeeze(x: Tensor, dim?: number): Tensor;
-  /** See {@linkcode Tensor.permute}. */
   permute(x: Tensor, dims: readonly number[]): Tensor;
-  /** See {@linkcode Tensor.transpose}. */
   transpose(x: Tensor, dim0: number, dim1: number): Tensor;
-  /** See {@linkcode Tensor.narrow}. */
   narrow(x: Tensor, dim: number, start: number, length: number): Tensor;
-  /** See {@linkcode Tensor.matmul}. */
   matmul(a: Tensor, b: Tensor): Tensor;
-  /** See {@linkcode Tensor.softmax}. */
   softmax(x: Tensor, dim: number): Tensor;
-  /** See {@linkcode Tensor.logSoftmax}. */
   logSoftmax(x: Tensor, dim: number): Tensor;
 }
 
