@@ -8,7 +8,10 @@
  */
 
 /** What a scope holds: something it can dispose (a tensor). */
-type Scoped = { dispose(): void };
+export interface Scoped {
+  /** Frees it; called by {@linkcode tidy} unless it was returned or kept. */
+  dispose(): void;
+}
 
 const scopes: Set<Scoped>[] = [];
 
