@@ -237,8 +237,9 @@ export class CpuDevice implements Device<CpuBuffer> {
   }
 
   batchNormBackward(a: BatchNormBackwardArgs<FloatArray>): void {
-    if (!isEmptyView(a.geometry)) this.#kernels(a.dx).batchNormBackward(a);
-    else [a.dx, a.dweight, a.dbias].forEach((b) => b.fill(0));
+    if (!isEmptyView(a.geometry)) return this.#kernels(a.dx).batchNormBackward(a);
+    a.dweight.fill(0);
+    a.dbias.fill(0);
   }
 
   maxPool2dForward(a: MaxPool2dForwardArgs<FloatArray>): void {

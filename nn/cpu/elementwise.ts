@@ -233,16 +233,16 @@ function bits(a: Float32Array): Int32Array {
 
 /*
  * ReLU on float bits, without branches: activations have random signs, and a mispredicted branch
- * per element made the plain loop ~5x slower. Only a negative number (sign set, magnitude in
- * (0, inf]) becomes +0; -0 and NaN of either sign pass through, as in PyTorch. With m = the bits
- * without the sign: `(0 - m) >> 31` is -1 for m > 0, `(0x7f800000 - m) >> 31` is -1 for a NaN.
+ * per element made the plain loop ~5x slower. Only a negative number becomes +0: its bits v, as an
+ * int, lie in [-2^31 + 1, -2^23] (sign set, magnitude in (0, inf]). In wrapping int32 arithmetic,
+ * `(v + 2^23 - 1) >> 31` is -1 for v <= -2^23 (and for positive NaNs), and `(v + 2^31 - 1) >> 31`
+ * is -1 for -0 (v = -2^31) and every v > 0, so together they select exactly the negative numbers:
+ * -0 and NaN of either sign pass through, as in PyTorch.
  */
 function reluBits(x: Int32Array, out: Int32Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const v = x[i];
-    const m = v & 0x7fffffff;
-    const negative = (v >> 31) & ((0 - m) >> 31) & ~((0x7f800000 - m) >> 31);
-    out[i] = v & ~negative;
+    out[i] = v & ~(((v + 8388607) >> 31) & ~((v + 2147483647) >> 31));
   }
 }
 
