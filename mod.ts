@@ -50,25 +50,9 @@ export { Storage } from "./nn/storage.ts";
 export { empty, type GradFn, Tensor } from "./nn/tensor.ts";
 export { backward, isGradEnabled, noGrad } from "./nn/autograd.ts";
 export { defaultGenerator, Generator, manualSeed } from "./nn/random.ts";
-export type {
-  ActivationOp,
-  AdamArgs,
-  AxisGeometry,
-  BatchNormGeometry,
-  BinaryOp,
-  BlockCopy,
-  Conv2dGeometry,
-  Device,
-  DeviceBuffer,
-  DeviceMemory,
-  DType,
-  GemmArgs,
-  Pool2dGeometry,
-  SgdArgs,
-  UnaryOp,
-} from "./nn/device.ts";
+export type * from "./nn/device.ts";
 export { defaultDevice, resolveDevice, setDefaultDevice } from "./nn/device_registry.ts";
-export { cpu, CpuDevice } from "./nn/cpu/device.ts";
+export { cpu, type CpuBuffer, CpuDevice, type FloatArray } from "./nn/cpu/device.ts";
 export * as nn from "./nn/layers.ts";
 export {
   AdaptiveAvgPool2d,
@@ -113,7 +97,7 @@ export {
 export { Bottleneck, ResNet, resnet50 } from "./nn/resnet.ts";
 export { createModel, isModelName, MODEL_NAMES, type ModelName } from "./nn/models.ts";
 export { copyFileAtomic, writeFileAtomic } from "./nn/files.ts";
-export { profileDevice, type ProfileEntry, type Profiler } from "./nn/profile.ts";
+export { type KernelKind, profileDevice, type ProfileEntry, type Profiler } from "./nn/profile.ts";
 export { formatSummary, type Summary, summary, type SummaryRow, withCommas } from "./nn/summary.ts";
 export {
   loadWeights,

@@ -199,7 +199,7 @@ export function backward(root: Tensor, gradient?: Tensor, retainGraph = false): 
           return;
         }
         const sum = exclusive(previous);
-        sum.device.axpy(1, ig.buffer, sum.buffer);
+        sum.device.axpy({ alpha: 1, x: ig.buffer, y: sum.buffer });
         ig.dispose();
         grads.set(input, sum);
       });
@@ -212,7 +212,7 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     leaf.grad = keep(exclusive(g));
     return;
   }
-  leaf.device.axpy(1, g.buffer, leaf.grad.buffer);
+  leaf.device.axpy({ alpha: 1, x: g.buffer, y: leaf.grad.buffer });
   g.dispose();
 }
 

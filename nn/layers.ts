@@ -160,12 +160,8 @@ export class BatchNorm2d extends Module {
     let momentum = this.momentum ?? 0;
     if (this.training) {
       this.#batches++;
-      this.numBatchesTracked.device.affine(
-        this.numBatchesTracked.buffer,
-        this.numBatchesTracked.buffer,
-        1,
-        1,
-      );
+      const count = this.numBatchesTracked.buffer;
+      this.numBatchesTracked.device.affine({ x: count, out: count, scale: 1, shift: 1 });
       if (this.momentum === null) momentum = 1 / this.#batches;
     }
     return ops.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {

@@ -5,8 +5,10 @@
  */
 
 import { record } from "./autograd.ts";
+import type { Device } from "./device.ts";
 import { full } from "./creation.ts";
-import type { Tensor } from "./tensor.ts";
+import { Storage } from "./storage.ts";
+import { Tensor } from "./tensor.ts";
 import { emptyLike } from "./ops/util.ts";
 
 /** Options of {@linkcode crossEntropy}. */
@@ -17,9 +19,10 @@ export interface CrossEntropyOptions {
   reduction?: "mean" | "sum" | "none";
 }
 
-/** Class indices: a number array, an Int32Array, or a tensor of whole numbers. */
+/** Class indices: a number array, an Int32Array, or a tensor of whole numbers (any dtype). */
 export type Targets = readonly number[] | Int32Array | Tensor;
 
+/** Checked host indices: one whole number in [0, classes) per sample. */
 function targetIndices(targets: Targets, batch: number, classes: number): Int32Array {
   const values = Array.isArray(targets) || targets instanceof Int32Array
     ? targets as ArrayLike<number>
@@ -36,6 +39,13 @@ function targetIndices(targets: Targets, batch: number, classes: number): Int32A
     out[i] = t;
   }
   return out;
+}
+
+/** The indices as an int32 tensor on `device`: one upload, read by the forward and the backward. */
+function deviceTargets(indices: Int32Array, device: Device): Tensor {
+  const buffer = device.alloc(indices.length, "int32");
+  device.write(buffer, indices);
+  return new Tensor([indices.length], new Storage(device, "int32", indices.length, buffer));
 }
 
 /**
@@ -62,45 +72,72 @@ export function crossEntropy(logits: Tensor, targets: Targets, options: CrossEnt
     throw new Error(`crossEntropy(): labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
   }
   const [batch, classes] = logits.shape;
-  const indices = targetIndices(targets, batch, classes);
   const device = logits.device;
+  const t = deviceTargets(targetIndices(targets, batch, classes), device);
   const losses = emptyLike(logits, [batch]);
-  device.crossEntropyForward(batch, classes, logits.buffer, indices, labelSmoothing, losses.buffer);
+  device.crossEntropyForward({
+    batch,
+    classes,
+    logits: logits.buffer,
+    targets: t.buffer,
+    labelSmoothing,
+    losses: losses.buffer,
+  });
   let out = losses;
   if (reduction !== "none") {
     out = emptyLike(logits, []);
-    device.sumTo(losses.buffer, [batch], out.buffer, [1]);
+    device.sumTo({ x: losses.buffer, xShape: [batch], out: out.buffer, outShape: [1] });
     if (reduction === "mean") divideInPlace(out, batch);
     losses.dispose();
   }
-  return record(out, "crossEntropy", [logits], (g) => {
+  const recorded = record(out, "crossEntropy", [logits], (g) => {
     // d loss / d loss_i: g itself ("none"), or g broadcast (sum), or g / N (mean).
     let dLoss = g;
     if (reduction !== "none") {
       dLoss = emptyLike(g, [batch]);
       const zero = emptyLike(g, [batch], true);
-      device.binary("add", zero.buffer, [batch], g.buffer, [1], dLoss.buffer, [batch]);
+      device.binary({
+        op: "add",
+        a: zero.buffer,
+        aShape: [batch],
+        b: g.buffer,
+        bShape: [1],
+        out: dLoss.buffer,
+        outShape: [batch],
+      });
       zero.dispose();
       if (reduction === "mean") divideInPlace(dLoss, batch);
     }
     const dlogits = emptyLike(logits, logits.shape);
-    device.crossEntropyBackward(
+    device.crossEntropyBackward({
       batch,
       classes,
-      logits.buffer,
-      indices,
+      logits: logits.buffer,
+      targets: t.buffer,
       labelSmoothing,
-      dLoss.buffer,
-      dlogits.buffer,
-    );
+      dLoss: dLoss.buffer,
+      dlogits: dlogits.buffer,
+    });
     if (dLoss !== g) dLoss.dispose();
     return [dlogits];
   });
+  // Without a recorded backward nothing reads the targets again.
+  if (!recorded.requiresGrad) t.dispose();
+  return recorded;
 }
 
 /** `t /= n` as a true division (PyTorch divides by the batch size; it does not multiply by 1/N). */
 function divideInPlace(t: Tensor, n: number): void {
   const divisor = full([1], n, { device: t.device, dtype: t.dtype });
-  t.device.binary("div", t.buffer, [t.size], divisor.buffer, [1], t.buffer, [t.size]);
+  const shape = [t.size];
+  t.device.binary({
+    op: "div",
+    a: t.buffer,
+    aShape: shape,
+    b: divisor.buffer,
+    bShape: [1],
+    out: t.buffer,
+    outShape: shape,
+  });
   divisor.dispose();
 }

@@ -257,7 +257,10 @@ export class SGD extends Optimizer {
   /** Applies one update to parameter `index`. */
   protected update(index: number, param: Tensor, grad: Tensor): void {
     const momentumBuffer = this.momentum !== 0 ? this.buffer(index, "momentum_buffer") : null;
-    param.device.sgdUpdate(param.buffer, grad.buffer, momentumBuffer?.buffer ?? null, {
+    param.device.sgdUpdate({
+      param: param.buffer,
+      grad: grad.buffer,
+      momentumBuffer: momentumBuffer?.buffer ?? null,
       lr: this.lr,
       momentum: this.momentum,
       dampening: this.dampening,
@@ -332,7 +335,11 @@ export class Adam extends Optimizer {
   protected update(index: number, param: Tensor, grad: Tensor): void {
     const m = this.buffer(index, "exp_avg");
     const v = this.buffer(index, "exp_avg_sq");
-    param.device.adamUpdate(param.buffer, grad.buffer, m.buffer, v.buffer, {
+    param.device.adamUpdate({
+      param: param.buffer,
+      grad: grad.buffer,
+      m: m.buffer,
+      v: v.buffer,
       lr: this.lr,
       beta1: this.betas[0],
       beta2: this.betas[1],

@@ -1,15 +1,33 @@
 /**
  * Time per kind of kernel (conv forward, batch norm, GEMM, ...), measured by wrapping a device's
- * methods. On a queued device (CUDA) each timed call is bracketed by synchronisations, which
+ * methods. Every kernel of the Device interface has a kind (checked by the type of the table). On a queued device (CUDA) each timed call is bracketed by synchronisations, which
  * slows the run but attributes time correctly.
  *
  * @module
  */
 
-import type { Device } from "./device.ts";
+import type { Device, KernelName, MemoryMethodName } from "./device.ts";
 
-/** Kernel kinds, by Device method. */
-const KINDS: Readonly<Record<string, string>> = {
+/** What a profile groups calls by. */
+export type KernelKind =
+  | "conv fwd"
+  | "conv bwd-data"
+  | "conv bwd-filter"
+  | "batch norm"
+  | "gemm"
+  | "optimizer"
+  | "activation"
+  | "element-wise"
+  | "reduce"
+  | "copy"
+  | "pool"
+  | "softmax"
+  | "loss"
+  | "memory"
+  | "transfer";
+
+/** The kind of every kernel: a kernel added to the Device interface without one fails the type check. */
+const KERNEL_KINDS: Readonly<Record<KernelName, KernelKind>> = {
   conv2dForward: "conv fwd",
   conv2dBackwardData: "conv bwd-data",
   conv2dBackwardFilter: "conv bwd-filter",
@@ -28,7 +46,6 @@ const KINDS: Readonly<Record<string, string>> = {
   sumTo: "reduce",
   copyBlocks: "copy",
   permute: "copy",
-  copy: "copy",
   maxPool2dForward: "pool",
   maxPool2dBackward: "pool",
   adaptiveAvgPool2dForward: "pool",
@@ -37,6 +54,11 @@ const KINDS: Readonly<Record<string, string>> = {
   softmaxBackward: "softmax",
   crossEntropyForward: "loss",
   crossEntropyBackward: "loss",
+};
+
+/** The kind of every memory method. */
+const MEMORY_KINDS: Readonly<Record<MemoryMethodName, KernelKind>> = {
+  copy: "copy",
   alloc: "memory",
   free: "memory",
   fill: "memory",
@@ -44,10 +66,12 @@ const KINDS: Readonly<Record<string, string>> = {
   read: "transfer",
 };
 
+const KINDS: Readonly<Record<KernelName | MemoryMethodName, KernelKind>> = { ...KERNEL_KINDS, ...MEMORY_KINDS };
+
 /** Accumulated time and calls of one kernel kind. */
 export interface ProfileEntry {
   /** Kernel kind, e.g. "conv fwd". */
-  kind: string;
+  kind: KernelKind;
   /** Milliseconds spent. */
   ms: number;
   /** Number of calls. */
@@ -80,15 +104,14 @@ export interface Profiler {
  * ```
  */
 export function profileDevice(device: Device): Profiler {
-  const totals = new Map<string, ProfileEntry>();
-  const target = device as unknown as Record<string, unknown>;
+  const totals = new Map<KernelKind, ProfileEntry>();
   const wrapped: [string, boolean, unknown][] = [];
   const queued = device.type !== "cpu";
   for (const [method, kind] of Object.entries(KINDS)) {
-    const original = target[method];
+    const original: unknown = Reflect.get(device, method);
     if (typeof original !== "function") continue;
-    const own = Object.hasOwn(target, method);
-    target[method] = (...args: unknown[]) => {
+    const own = Object.hasOwn(device, method);
+    Reflect.set(device, method, (...args: unknown[]) => {
       if (queued) device.synchronize();
       const start = performance.now();
       const result = original.apply(device, args);
@@ -98,7 +121,7 @@ export function profileDevice(device: Device): Profiler {
       entry.ms += performance.now() - start;
       entry.calls++;
       return result;
-    };
+    });
     wrapped.push([method, own, original]);
   }
   return {
@@ -106,8 +129,8 @@ export function profileDevice(device: Device): Profiler {
     reset: () => totals.clear(),
     stop: () => {
       for (const [method, own, original] of wrapped) {
-        if (own) target[method] = original;
-        else delete target[method];
+        if (own) Reflect.set(device, method, original);
+        else Reflect.deleteProperty(device, method);
       }
     },
   };

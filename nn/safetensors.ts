@@ -18,6 +18,7 @@
  */
 
 import { cpu } from "./cpu/device.ts";
+import type { HostArray } from "./device.ts";
 import { writeFileAtomic } from "./files.ts";
 import type { Module } from "./module.ts";
 import { tensor } from "./creation.ts";
@@ -241,7 +242,7 @@ export function serializeSafetensors(
   };
   const header: Record<string, unknown> = {};
   if (options.metadata) header.__metadata__ = options.metadata;
-  const blocks: { dtype: string; values: Float32Array | Float64Array; begin: number }[] = [];
+  const blocks: { dtype: string; values: HostArray; begin: number }[] = [];
   let offset = 0;
   for (const key of Object.keys(tensors).sort()) {
     const t = tensors[key];

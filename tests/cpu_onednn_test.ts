@@ -4,7 +4,7 @@ import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward } 
 import { oneDnnBatchNormBackward, oneDnnBatchNormInfer, oneDnnBatchNormTrain } from "../nn/cpu/onednn/norm.ts";
 import { oneDnnAdamUpdate } from "../nn/cpu/onednn/optim.ts";
 import { oneDnnMaxPoolForward } from "../nn/cpu/onednn/pool.ts";
-import { oneDnnInfo } from "../nn/cpu/onednn/runtime.ts";
+import { loadOneDnn, oneDnnInfo, type Runtime } from "../nn/cpu/onednn/runtime.ts";
 import { adamUpdate } from "../nn/cpu/optim.ts";
 import * as norm from "../nn/cpu/norm.ts";
 import * as pool from "../nn/cpu/pool.ts";
@@ -13,6 +13,15 @@ import { convGeometry } from "../nn/ops/conv.ts";
 import { Generator } from "../nn/random.ts";
 import { zeros } from "../nn/creation.ts";
 import { assertClose, testWith } from "./helpers.ts";
+
+/** The oneDNN runtime; the test fails (it does not skip) when the library does not open. */
+function oneDnn(): Runtime {
+  const rt = loadOneDnn();
+  const info = oneDnnInfo();
+  console.log(`  ${info.detail}`);
+  if (!rt) throw new Error(`oneDNN is not available here: ${info.detail}`);
+  return rt;
+}
 
 function random(n: number, g: Generator): Float32Array {
   return Float32Array.from({ length: n }, () => g.normal());
@@ -45,7 +54,7 @@ testWith("the live-tap im2col path equals a plain im2col of every tap", [], () =
     const x = random(geo.batch * geo.inChannels * geo.inHeight * geo.inWidth, g);
     const w = random(geo.outChannels * (geo.inChannels / geo.groups) * geo.kernelH * geo.kernelW, g);
     const y = new Float32Array(geo.batch * geo.outChannels * geo.outHeight * geo.outWidth);
-    conv.conv2dForward(geo, x, w, y);
+    conv.conv2dForward({ geometry: geo, x, w, y });
     assertClose(y, directConv(geo, x, w), { rtol: 1e-4, atol: 1e-4 }, JSON.stringify(geo));
   }
 });
@@ -83,9 +92,7 @@ testWith(
   "oneDNN convolutions agree with the im2col path forward and backward",
   ["ffi", "env", "read"],
   () => {
-    const info = oneDnnInfo();
-    console.log(`  ${info.detail}`);
-    if (!info.available) throw new Error(`oneDNN is not available here: ${info.detail}`);
+    const rt = oneDnn();
     const g = new Generator(2);
     for (const geo of geometries()) {
       const label = JSON.stringify(geo);
@@ -96,22 +103,23 @@ testWith(
       const w = random(wSize, g);
       const dy = random(ySize, g);
       const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
-      oneDnnConvForward(geo, x, w, y1);
-      conv.conv2dForward(geo, x, w, y2);
+      oneDnnConvForward(rt, { geometry: geo, x, w, y: y1 });
+      conv.conv2dForward({ geometry: geo, x, w, y: y2 });
       assertClose(y1, y2, { rtol: 1e-4, atol: 1e-4 }, `forward ${label}`);
       const [dx1, dx2] = [new Float32Array(xSize), new Float32Array(xSize)];
-      oneDnnConvBackwardData(geo, dy, w, dx1);
-      conv.conv2dBackwardData(geo, dy, w, dx2);
+      oneDnnConvBackwardData(rt, { geometry: geo, dy, w, dx: dx1 });
+      conv.conv2dBackwardData({ geometry: geo, dy, w, dx: dx2 });
       assertClose(dx1, dx2, { rtol: 1e-4, atol: 1e-4 }, `backward data ${label}`);
       const [dw1, dw2] = [new Float32Array(wSize), new Float32Array(wSize)];
-      oneDnnConvBackwardWeights(geo, x, dy, dw1);
-      conv.conv2dBackwardFilter(geo, x, dy, dw2);
+      oneDnnConvBackwardWeights(rt, { geometry: geo, x, dy, dw: dw1 });
+      conv.conv2dBackwardFilter({ geometry: geo, x, dy, dw: dw2 });
       assertClose(dw1, dw2, { rtol: 1e-4, atol: 1e-4 }, `backward weights ${label}`);
     }
   },
 );
 
 testWith("oneDNN max pooling equals the TypeScript path exactly", ["ffi", "env", "read"], () => {
+  const rt = oneDnn();
   const g = new Generator(4);
   // [input size, kernel, stride, padding]: the stems' 3x3/2 pool, odd sizes, stride 1, wide padding.
   const cases = [[16, 3, 2, 1], [15, 2, 2, 0], [7, 3, 1, 1], [9, 4, 3, 2], [5, 5, 1, 2], [6, 1, 1, 0]];
@@ -133,8 +141,8 @@ testWith("oneDNN max pooling equals the TypeScript path exactly", ["ffi", "env",
     };
     const x = random(3 * 5 * size * size, g);
     const [y1, y2] = [new Float32Array(3 * 5 * out * out), new Float32Array(3 * 5 * out * out)];
-    assert.ok(oneDnnMaxPoolForward(geo, x, y1), "oneDNN refused the pooling primitive");
-    pool.maxPool2dForward(geo, x, y2);
+    assert.ok(oneDnnMaxPoolForward(rt, { geometry: geo, x, y: y1 }), "oneDNN refused the pooling primitive");
+    pool.maxPool2dForward({ geometry: geo, x, y: y2 });
     assert.deepEqual(y1, y2, JSON.stringify(geo));
   }
 });
@@ -144,7 +152,7 @@ testWith("oneDNN batch norm agrees with the TypeScript path: train, running stat
   "env",
   "read",
 ], () => {
-  if (!oneDnnInfo().available) throw new Error(`oneDNN is not available here: ${oneDnnInfo().detail}`);
+  const rt = oneDnn();
   const g = new Generator(3);
   for (
     const geo of [{ batch: 4, channels: 3, spatial: 25 }, { batch: 32, channels: 64, spatial: 1 }, {
@@ -171,17 +179,50 @@ testWith("oneDNN batch norm agrees with the TypeScript path: train, running stat
       db: new Float32Array(geo.channels),
     }));
     const [a, b] = outputs;
-    if (!oneDnnBatchNormTrain(geo, x, weight, bias, a.rm, a.rv, 0.1, 1e-5, a.y, a.mean, a.invStd)) {
-      throw new Error("oneDNN refused the batch norm primitive");
-    }
-    norm.batchNormTrain(geo, x, weight, bias, b.rm, b.rv, 0.1, 1e-5, b.y, b.mean, b.invStd);
+    const train = (o: typeof a) => ({
+      geometry: geo,
+      x,
+      weight,
+      bias,
+      runningMean: o.rm,
+      runningVar: o.rv,
+      momentum: 0.1,
+      eps: 1e-5,
+      y: o.y,
+      saveMean: o.mean,
+      saveInvStd: o.invStd,
+    });
+    if (!oneDnnBatchNormTrain(rt, train(a))) throw new Error("oneDNN refused the batch norm primitive");
+    norm.batchNormTrain(train(b));
     const tol = { rtol: 1e-4, atol: 1e-5 };
     for (const key of ["y", "mean", "invStd", "rm", "rv"] as const) assertClose(a[key], b[key], tol, `${key} ${label}`);
-    oneDnnBatchNormInfer(geo, x, weight, bias, b.rm, b.rv, 1e-5, a.infer);
-    norm.batchNormInfer(geo, x, weight, bias, b.rm, b.rv, 1e-5, b.infer);
+    const infer = (y: Float32Array) => ({
+      geometry: geo,
+      x,
+      weight,
+      bias,
+      runningMean: b.rm,
+      runningVar: b.rv,
+      eps: 1e-5,
+      y,
+    });
+    oneDnnBatchNormInfer(rt, infer(a.infer));
+    norm.batchNormInfer(infer(b.infer));
     assertClose(a.infer, b.infer, tol, `inference ${label}`);
-    oneDnnBatchNormBackward(geo, x, dy, weight, b.mean, b.invStd, a.dx, a.dw, a.db);
-    norm.batchNormBackward(geo, x, dy, weight, b.mean, b.invStd, b.dx, b.dw, b.db);
+    const backward = (o: typeof a) => ({
+      geometry: geo,
+      x,
+      dy,
+      weight,
+      saveMean: b.mean,
+      saveInvStd: b.invStd,
+      eps: 1e-5,
+      dx: o.dx,
+      dweight: o.dw,
+      dbias: o.db,
+    });
+    oneDnnBatchNormBackward(rt, backward(a));
+    norm.batchNormBackward(backward(b));
     for (const key of ["dx", "dw", "db"] as const) {
       assertClose(a[key], b[key], { rtol: 1e-3, atol: 1e-4 }, `${key} ${label}`);
     }
@@ -189,7 +230,7 @@ testWith("oneDNN batch norm agrees with the TypeScript path: train, running stat
 });
 
 testWith("oneDNN Adam agrees with the TypeScript update over several steps", ["ffi", "env", "read"], () => {
-  if (!oneDnnInfo().available) throw new Error(`oneDNN is not available here: ${oneDnnInfo().detail}`);
+  const rt = oneDnn();
   const g = new Generator(4);
   const n = 40000;
   const param = random(n, g);
@@ -198,8 +239,10 @@ testWith("oneDNN Adam agrees with the TypeScript update over several steps", ["f
   for (let step = 1; step <= 5; step++) {
     const grad = random(n, g);
     const args = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step };
-    if (!oneDnnAdamUpdate(p1, grad, m1, v1, args)) throw new Error("oneDNN refused the Adam update");
-    adamUpdate(p2, grad, m2, v2, args);
+    if (!oneDnnAdamUpdate(rt, { param: p1, grad, m: m1, v: v1, ...args })) {
+      throw new Error("oneDNN refused the Adam update");
+    }
+    adamUpdate({ param: p2, grad, m: m2, v: v2, ...args });
   }
   // float32 passes against a float64 loop: the moments agree to float32 rounding, the parameter
   // (1 ± 5e-2 after 5 steps of 1e-2) to a few ulps of its change.
@@ -208,9 +251,13 @@ testWith("oneDNN Adam agrees with the TypeScript update over several steps", ["f
   assertClose(p1, p2, { rtol: 0, atol: 2e-6 }, "parameter");
   const small = new Float32Array(100);
   const args = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 };
-  assert.equal(oneDnnAdamUpdate(small, small, small, small, args), false, "small tensors stay in TypeScript");
   assert.equal(
-    oneDnnAdamUpdate(p1, p1, m1, v1, { ...args, weightDecay: 0.1 }),
+    oneDnnAdamUpdate(rt, { param: small, grad: small, m: small, v: small, ...args }),
+    false,
+    "small tensors stay in TypeScript",
+  );
+  assert.equal(
+    oneDnnAdamUpdate(rt, { param: p1, grad: p1, m: m1, v: v1, ...args, weightDecay: 0.1 }),
     false,
     "weight decay stays in TypeScript",
   );

@@ -9,7 +9,8 @@
  * @module
  */
 
-import type { Conv2dGeometry } from "../device.ts";
+import type { Conv2dGeometry } from "../device/geometry.ts";
+import type { Conv2dBackwardDataArgs, Conv2dBackwardFilterArgs, Conv2dForwardArgs } from "../device/kernels.ts";
 import { type FloatArray, gemm } from "./gemm.ts";
 
 /** Target width (nb*Ho*Wo) of the column matrix. */
@@ -316,21 +317,20 @@ function gradMatrix(
 /**
  * `y = conv2d(x, w)` (no bias).
  *
- * @param g Geometry.
- * @param x Input (N, C, H, W).
- * @param w Weights (K, C/groups, kh, kw).
- * @param y Output (N, K, Ho, Wo), overwritten.
+ * @param args Geometry, input x (N, C, H, W), weights w (K, C/groups, kh, kw), output y
+ * (N, K, Ho, Wo), overwritten.
  * @example
  * ```ts
  * import { conv2dForward } from "./conv.ts";
- * const g = { batch: 1, inChannels: 1, inHeight: 1, inWidth: 1, outChannels: 1, outHeight: 1,
+ * const geometry = { batch: 1, inChannels: 1, inHeight: 1, inWidth: 1, outChannels: 1, outHeight: 1,
  *   outWidth: 1, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1,
  *   dilationW: 1, groups: 1 };
  * const y = new Float32Array(1);
- * conv2dForward(g, new Float32Array([2]), new Float32Array([3]), y); // y = [6]
+ * conv2dForward({ geometry, x: new Float32Array([2]), w: new Float32Array([3]), y }); // y = [6]
  * ```
  */
-export function conv2dForward(g: Conv2dGeometry, x: FloatArray, w: FloatArray, y: FloatArray): void {
+export function conv2dForward(args: Conv2dForwardArgs<FloatArray>): void {
+  const { geometry: g, x, w, y } = args;
   const plan = planOf(g);
   const { rows, kg, spatial, nb } = plan;
   const weights = weightMatrix(g, plan, w);
@@ -365,26 +365,20 @@ export function conv2dForward(g: Conv2dGeometry, x: FloatArray, w: FloatArray, y
 /**
  * `dx = conv2dᵀ(dy, w)`: the gradient of the input.
  *
- * @param g Geometry.
- * @param dy Output gradient (N, K, Ho, Wo).
- * @param w Weights (K, C/groups, kh, kw).
- * @param dx Input gradient (N, C, H, W), overwritten.
+ * @param args Geometry, output gradient dy (N, K, Ho, Wo), weights w (K, C/groups, kh, kw), input
+ * gradient dx (N, C, H, W), overwritten.
  * @example
  * ```ts
  * import { conv2dBackwardData } from "./conv.ts";
- * const g = { batch: 1, inChannels: 1, inHeight: 1, inWidth: 1, outChannels: 1, outHeight: 1,
+ * const geometry = { batch: 1, inChannels: 1, inHeight: 1, inWidth: 1, outChannels: 1, outHeight: 1,
  *   outWidth: 1, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1,
  *   dilationW: 1, groups: 1 };
  * const dx = new Float32Array(1);
- * conv2dBackwardData(g, new Float32Array([2]), new Float32Array([3]), dx); // dx = [6]
+ * conv2dBackwardData({ geometry, dy: new Float32Array([2]), w: new Float32Array([3]), dx }); // dx = [6]
  * ```
  */
-export function conv2dBackwardData(
-  g: Conv2dGeometry,
-  dy: FloatArray,
-  w: FloatArray,
-  dx: FloatArray,
-): void {
+export function conv2dBackwardData(args: Conv2dBackwardDataArgs<FloatArray>): void {
+  const { geometry: g, dy, w, dx } = args;
   const plan = planOf(g);
   const { rows, kg, spatial, nb, pointwise } = plan;
   const weights = weightMatrix(g, plan, w);
@@ -422,26 +416,20 @@ export function conv2dBackwardData(
 /**
  * The gradient of the weights.
  *
- * @param g Geometry.
- * @param x Input (N, C, H, W).
- * @param dy Output gradient (N, K, Ho, Wo).
- * @param dw Weight gradient (K, C/groups, kh, kw), overwritten.
+ * @param args Geometry, input x (N, C, H, W), output gradient dy (N, K, Ho, Wo), weight gradient
+ * dw (K, C/groups, kh, kw), overwritten.
  * @example
  * ```ts
  * import { conv2dBackwardFilter } from "./conv.ts";
- * const g = { batch: 1, inChannels: 1, inHeight: 1, inWidth: 1, outChannels: 1, outHeight: 1,
+ * const geometry = { batch: 1, inChannels: 1, inHeight: 1, inWidth: 1, outChannels: 1, outHeight: 1,
  *   outWidth: 1, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1,
  *   dilationW: 1, groups: 1 };
  * const dw = new Float32Array(1);
- * conv2dBackwardFilter(g, new Float32Array([2]), new Float32Array([3]), dw); // dw = [6]
+ * conv2dBackwardFilter({ geometry, x: new Float32Array([2]), dy: new Float32Array([3]), dw }); // dw = [6]
  * ```
  */
-export function conv2dBackwardFilter(
-  g: Conv2dGeometry,
-  x: FloatArray,
-  dy: FloatArray,
-  dw: FloatArray,
-): void {
+export function conv2dBackwardFilter(args: Conv2dBackwardFilterArgs<FloatArray>): void {
+  const { geometry: g, x, dy, dw } = args;
   const plan = planOf(g);
   const { rows, kg, spatial, nb } = plan;
   const target = plan.taps.all ? dw : scratchArray("weights", g.outChannels * rows, dw);

@@ -1,5 +1,7 @@
 /**
- * The CPU device: typed arrays for memory, TypeScript kernels, GEMMs through a native BLAS.
+ * The CPU device: typed arrays for memory; kernels from two tables (see `./kernels.ts`): float32
+ * work goes to oneDNN (convolutions, batch norm, max pooling, Adam) when it opens, GEMMs to a
+ * native BLAS when one opens, everything else and every float64 kernel to TypeScript.
  *
  * Freed arrays go to a cache keyed by dtype and length, because a training step allocates the same
  * shapes every time; reuse spares the zeroing and garbage collection of fresh arrays.
@@ -8,43 +10,72 @@
  */
 
 import type {
-  ActivationOp,
-  AdamArgs,
-  AxisGeometry,
-  BatchNormGeometry,
-  BinaryOp,
-  BlockCopy,
-  Conv2dGeometry,
+  ActivationBackwardArgs,
+  AdamUpdateArgs,
+  AdaptiveAvgPool2dBackwardArgs,
+  AdaptiveAvgPool2dForwardArgs,
+  AffineArgs,
+  AxpyArgs,
+  BatchNormBackwardArgs,
+  BatchNormInferArgs,
+  BatchNormTrainArgs,
+  BinaryArgs,
+  Conv2dBackwardDataArgs,
+  Conv2dBackwardFilterArgs,
+  Conv2dForwardArgs,
+  CopyBlocksArgs,
+  CrossEntropyBackwardArgs,
+  CrossEntropyForwardArgs,
   Device,
-  DeviceBuffer,
   DeviceMemory,
   DType,
   GemmArgs,
-  Pool2dGeometry,
-  SgdArgs,
-  UnaryOp,
+  HostArray,
+  MaxPool2dBackwardArgs,
+  MaxPool2dForwardArgs,
+  PermuteArgs,
+  PowArgs,
+  SgdUpdateArgs,
+  SoftmaxBackwardArgs,
+  SoftmaxForwardArgs,
+  SumToArgs,
+  UnaryArgs,
 } from "../device.ts";
-import * as conv from "./conv.ts";
-import * as elementwise from "./elementwise.ts";
-import { blasInfo, type FloatArray, gemm } from "./gemm.ts";
-import * as layout from "./layout.ts";
-import * as norm from "./norm.ts";
-import { oneDnnConvBackwardData, oneDnnConvBackwardWeights, oneDnnConvForward } from "./onednn/conv.ts";
-import { oneDnnBatchNormBackward, oneDnnBatchNormInfer, oneDnnBatchNormTrain } from "./onednn/norm.ts";
-import { oneDnnAdamUpdate } from "./onednn/optim.ts";
-import { oneDnnMaxPoolForward } from "./onednn/pool.ts";
+import { isEmptyConv, isEmptyPool, isEmptyView } from "../device/geometry.ts";
+import { releaseConvScratch } from "./conv.ts";
+import { blasInfo, type FloatArray } from "./gemm.ts";
+import { type CpuKernels, float32Kernels, typescriptKernels } from "./kernels.ts";
 import { oneDnnInfo } from "./onednn/runtime.ts";
-import * as optim from "./optim.ts";
-import * as pool from "./pool.ts";
-import * as softmax from "./softmax.ts";
+
+export type { FloatArray } from "./gemm.ts";
+
+/** A CPU buffer: a typed array of its dtype. */
+export type CpuBuffer = FloatArray | Int32Array;
 
 /** Cached arrays beyond this many bytes are dropped instead of kept. */
 const CACHE_LIMIT_BYTES = 4 * 1024 ** 3;
 
-const f = (buffer: DeviceBuffer | null): FloatArray => buffer as unknown as FloatArray;
+function dtypeOf(array: CpuBuffer): DType {
+  return array instanceof Float32Array ? "float32" : array instanceof Float64Array ? "float64" : "int32";
+}
+
+function newArray(dtype: DType, length: number): CpuBuffer {
+  // Through an ArrayBuffer so even tiny arrays live off the V8 heap: native libraries (oneDNN)
+  // keep their data pointers between calls, and on-heap arrays can move.
+  const buffer = new ArrayBuffer(length * (dtype === "float64" ? 8 : 4));
+  return dtype === "float64"
+    ? new Float64Array(buffer)
+    : dtype === "int32"
+    ? new Int32Array(buffer)
+    : new Float32Array(buffer);
+}
 
 /**
  * The CPU device. Use the shared instance {@linkcode cpu} rather than constructing one.
+ *
+ * Kernel methods pick a table by the dtype of one buffer (float32: the native table, built at the
+ * first float32 call; otherwise TypeScript) and return early on empty shapes, as the CUDA device
+ * does.
  *
  * @example
  * ```ts
@@ -55,19 +86,20 @@ const f = (buffer: DeviceBuffer | null): FloatArray => buffer as unknown as Floa
  * cpu.free(buffer);
  * ```
  */
-export class CpuDevice implements Device {
+export class CpuDevice implements Device<CpuBuffer> {
   /** Always `"cpu"`. */
   readonly type = "cpu" as const;
   /** Always `"cpu"`. */
   readonly name = "cpu";
   /** float32 and float64. */
   readonly dtypes: readonly DType[] = ["float32", "float64"];
-  #cache = new Map<string, FloatArray[]>();
+  #cache = new Map<string, CpuBuffer[]>();
   #allocated = 0;
   #cached = 0;
   #peak = 0;
+  #float32: CpuKernels | null = null;
 
-  /** The CPU model and the BLAS behind GEMMs. */
+  /** The CPU model, the BLAS behind GEMMs and what runs convolutions. */
   describe(): string {
     const info = blasInfo();
     const gemmText = info.kind === "blas" ? `BLAS ${info.detail}` : `TypeScript GEMM (${info.detail})`;
@@ -76,53 +108,50 @@ export class CpuDevice implements Device {
     return `cpu: ${cpuModel()}, ${navigator.hardwareConcurrency} threads; ${gemmText}; ${convText}`;
   }
 
-  alloc(length: number, dtype: DType, zero = false): DeviceBuffer {
+  /** The kernel table for buffers like `probe`: native for float32, TypeScript otherwise. */
+  #kernels(probe: FloatArray): CpuKernels {
+    return probe instanceof Float32Array ? (this.#float32 ??= float32Kernels()) : typescriptKernels;
+  }
+
+  alloc(length: number, dtype: DType, zero = false): CpuBuffer {
     const key = `${dtype}:${length}`;
     const cached = this.#cache.get(key)?.pop();
     const bytes = length * (dtype === "float64" ? 8 : 4);
-    let array: FloatArray;
+    let array: CpuBuffer;
     if (cached) {
       this.#cached -= bytes;
       array = cached;
       if (zero) array.fill(0);
-    } else {
-      // Through an ArrayBuffer so even tiny arrays live off the V8 heap: native libraries (oneDNN)
-      // keep their data pointers between calls, and on-heap arrays can move.
-      array = dtype === "float64"
-        ? new Float64Array(new ArrayBuffer(length * 8))
-        : new Float32Array(new ArrayBuffer(length * 4));
-    }
+    } else array = newArray(dtype, length);
     this.#allocated += bytes;
     this.#peak = Math.max(this.#peak, this.#allocated);
-    return array as unknown as DeviceBuffer;
+    return array;
   }
 
-  free(buffer: DeviceBuffer): void {
-    const array = f(buffer);
-    const dtype = array instanceof Float64Array ? "float64" : "float32";
-    this.#allocated -= array.byteLength;
-    if (this.#cached + array.byteLength > CACHE_LIMIT_BYTES) return;
-    const key = `${dtype}:${array.length}`;
+  free(buffer: CpuBuffer): void {
+    this.#allocated -= buffer.byteLength;
+    if (this.#cached + buffer.byteLength > CACHE_LIMIT_BYTES) return;
+    const key = `${dtypeOf(buffer)}:${buffer.length}`;
     let list = this.#cache.get(key);
     if (!list) this.#cache.set(key, list = []);
-    list.push(array);
-    this.#cached += array.byteLength;
+    list.push(buffer);
+    this.#cached += buffer.byteLength;
   }
 
-  write(buffer: DeviceBuffer, values: Float32Array | Float64Array): void {
-    f(buffer).set(values);
+  write(buffer: CpuBuffer, values: HostArray): void {
+    buffer.set(values);
   }
 
-  read(buffer: DeviceBuffer): Float32Array | Float64Array {
-    return f(buffer).slice();
+  read(buffer: CpuBuffer): HostArray {
+    return buffer.slice();
   }
 
-  fill(buffer: DeviceBuffer, value: number): void {
-    f(buffer).fill(value);
+  fill(buffer: CpuBuffer, value: number): void {
+    buffer.fill(value);
   }
 
-  copy(src: DeviceBuffer, dst: DeviceBuffer): void {
-    f(dst).set(f(src));
+  copy(src: CpuBuffer, dst: CpuBuffer): void {
+    dst.set(src);
   }
 
   memory(): DeviceMemory {
@@ -140,283 +169,119 @@ export class CpuDevice implements Device {
   emptyCache(): void {
     this.#cache.clear();
     this.#cached = 0;
-    conv.releaseConvScratch();
+    releaseConvScratch();
   }
 
   synchronize(): void {}
 
-  binary(
-    op: BinaryOp,
-    a: DeviceBuffer,
-    aShape: readonly number[],
-    b: DeviceBuffer,
-    bShape: readonly number[],
-    out: DeviceBuffer,
-    outShape: readonly number[],
-  ): void {
-    elementwise.binary(op, f(a), aShape, f(b), bShape, f(out), outShape);
+  binary(a: BinaryArgs<FloatArray>): void {
+    this.#kernels(a.out).binary(a);
   }
 
-  unary(op: UnaryOp, x: DeviceBuffer, out: DeviceBuffer): void {
-    elementwise.unary(op, f(x), f(out));
+  unary(a: UnaryArgs<FloatArray>): void {
+    this.#kernels(a.out).unary(a);
   }
 
-  activationBackward(op: ActivationOp, y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void {
-    elementwise.activationBackward(op, f(y), f(dy), f(dx));
+  activationBackward(a: ActivationBackwardArgs<FloatArray>): void {
+    this.#kernels(a.dx).activationBackward(a);
   }
 
-  affine(x: DeviceBuffer, out: DeviceBuffer, scale: number, shift: number): void {
-    elementwise.affine(f(x), f(out), scale, shift);
+  affine(a: AffineArgs<FloatArray>): void {
+    this.#kernels(a.out).affine(a);
   }
 
-  pow(x: DeviceBuffer, out: DeviceBuffer, exponent: number): void {
-    elementwise.pow(f(x), f(out), exponent);
+  pow(a: PowArgs<FloatArray>): void {
+    this.#kernels(a.out).pow(a);
   }
 
-  axpy(alpha: number, x: DeviceBuffer, y: DeviceBuffer): void {
-    elementwise.axpy(alpha, f(x), f(y));
+  axpy(a: AxpyArgs<FloatArray>): void {
+    this.#kernels(a.y).axpy(a);
   }
 
-  sumTo(
-    x: DeviceBuffer,
-    xShape: readonly number[],
-    out: DeviceBuffer,
-    outShape: readonly number[],
-  ): void {
-    layout.sumTo(f(x), xShape, f(out), outShape);
+  sumTo(a: SumToArgs<FloatArray>): void {
+    this.#kernels(a.out).sumTo(a);
   }
 
-  permute(x: DeviceBuffer, shape: readonly number[], perm: readonly number[], y: DeviceBuffer): void {
-    layout.permute(f(x), shape, perm, f(y));
+  permute(a: PermuteArgs<FloatArray>): void {
+    this.#kernels(a.y).permute(a);
   }
 
-  copyBlocks(src: DeviceBuffer, dst: DeviceBuffer, copy: BlockCopy): void {
-    layout.copyBlocks(f(src), f(dst), copy);
+  copyBlocks(a: CopyBlocksArgs<FloatArray>): void {
+    this.#kernels(a.dst).copyBlocks(a);
   }
 
-  gemm(args: GemmArgs): void {
-    const batch = args.batch ?? 1;
-    const strideA = args.strideA ?? args.m * args.k;
-    const strideB = args.strideB ?? args.k * args.n;
-    const strideC = args.strideC ?? args.m * args.n;
-    for (let i = 0; i < batch; i++) {
-      gemm({
-        transA: args.transA,
-        transB: args.transB,
-        m: args.m,
-        n: args.n,
-        k: args.k,
-        alpha: args.alpha,
-        a: f(args.a),
-        aOffset: i * strideA,
-        b: f(args.b),
-        bOffset: i * strideB,
-        beta: args.beta,
-        c: f(args.c),
-        cOffset: i * strideC,
-      });
-    }
+  gemm(a: GemmArgs<FloatArray>): void {
+    this.#kernels(a.c).gemm(a);
   }
 
-  conv2dForward(g: Conv2dGeometry, x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer): void {
-    const [xa, wa, ya] = [f(x), f(w), f(y)];
-    if (ya instanceof Float32Array && oneDnnConvForward(g, xa as Float32Array, wa as Float32Array, ya)) {
-      return;
-    }
-    conv.conv2dForward(g, xa, wa, ya);
+  conv2dForward(a: Conv2dForwardArgs<FloatArray>): void {
+    if (!isEmptyConv(a.geometry)) this.#kernels(a.y).conv2dForward(a);
   }
 
-  conv2dBackwardData(g: Conv2dGeometry, dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer): void {
-    const [dya, wa, dxa] = [f(dy), f(w), f(dx)];
-    if (
-      dxa instanceof Float32Array && oneDnnConvBackwardData(g, dya as Float32Array, wa as Float32Array, dxa)
-    ) return;
-    conv.conv2dBackwardData(g, dya, wa, dxa);
+  conv2dBackwardData(a: Conv2dBackwardDataArgs<FloatArray>): void {
+    if (isEmptyConv(a.geometry)) a.dx.fill(0);
+    else this.#kernels(a.dx).conv2dBackwardData(a);
   }
 
-  conv2dBackwardFilter(
-    g: Conv2dGeometry,
-    x: DeviceBuffer,
-    dy: DeviceBuffer,
-    dw: DeviceBuffer,
-  ): void {
-    const [xa, dya, dwa] = [f(x), f(dy), f(dw)];
-    if (
-      dwa instanceof Float32Array &&
-      oneDnnConvBackwardWeights(g, xa as Float32Array, dya as Float32Array, dwa)
-    ) return;
-    conv.conv2dBackwardFilter(g, xa, dya, dwa);
+  conv2dBackwardFilter(a: Conv2dBackwardFilterArgs<FloatArray>): void {
+    if (isEmptyConv(a.geometry)) a.dw.fill(0);
+    else this.#kernels(a.dw).conv2dBackwardFilter(a);
   }
 
-  batchNormTrain(
-    g: BatchNormGeometry,
-    x: DeviceBuffer,
-    weight: DeviceBuffer,
-    bias: DeviceBuffer,
-    runningMean: DeviceBuffer | null,
-    runningVar: DeviceBuffer | null,
-    momentum: number,
-    eps: number,
-    y: DeviceBuffer,
-    saveMean: DeviceBuffer,
-    saveInvStd: DeviceBuffer,
-  ): void {
-    const args = [
-      g,
-      f(x),
-      f(weight),
-      f(bias),
-      runningMean && f(runningMean),
-      runningVar && f(runningVar),
-      momentum,
-      eps,
-      f(y),
-      f(saveMean),
-      f(saveInvStd),
-    ] as const;
-    if (
-      args[1] instanceof Float32Array &&
-      oneDnnBatchNormTrain(...(args as unknown as Parameters<typeof oneDnnBatchNormTrain>))
-    ) {
-      return;
-    }
-    norm.batchNormTrain(...args);
+  batchNormTrain(a: BatchNormTrainArgs<FloatArray>): void {
+    if (!isEmptyView(a.geometry)) this.#kernels(a.y).batchNormTrain(a);
   }
 
-  batchNormInfer(
-    g: BatchNormGeometry,
-    x: DeviceBuffer,
-    weight: DeviceBuffer,
-    bias: DeviceBuffer,
-    runningMean: DeviceBuffer,
-    runningVar: DeviceBuffer,
-    eps: number,
-    y: DeviceBuffer,
-  ): void {
-    const args = [g, f(x), f(weight), f(bias), f(runningMean), f(runningVar), eps, f(y)] as const;
-    if (
-      args[1] instanceof Float32Array &&
-      oneDnnBatchNormInfer(...(args as unknown as Parameters<typeof oneDnnBatchNormInfer>))
-    ) {
-      return;
-    }
-    norm.batchNormInfer(...args);
+  batchNormInfer(a: BatchNormInferArgs<FloatArray>): void {
+    if (!isEmptyView(a.geometry)) this.#kernels(a.y).batchNormInfer(a);
   }
 
-  batchNormBackward(
-    g: BatchNormGeometry,
-    x: DeviceBuffer,
-    dy: DeviceBuffer,
-    weight: DeviceBuffer,
-    saveMean: DeviceBuffer,
-    saveInvStd: DeviceBuffer,
-    dx: DeviceBuffer,
-    dweight: DeviceBuffer,
-    dbias: DeviceBuffer,
-  ): void {
-    const args = [g, f(x), f(dy), f(weight), f(saveMean), f(saveInvStd), f(dx), f(dweight), f(dbias)] as const;
-    if (
-      args[1] instanceof Float32Array &&
-      oneDnnBatchNormBackward(...(args as unknown as Parameters<typeof oneDnnBatchNormBackward>))
-    ) {
-      return;
-    }
-    norm.batchNormBackward(...args);
+  batchNormBackward(a: BatchNormBackwardArgs<FloatArray>): void {
+    if (!isEmptyView(a.geometry)) return this.#kernels(a.dx).batchNormBackward(a);
+    a.dweight.fill(0);
+    a.dbias.fill(0);
   }
 
-  maxPool2dForward(g: Pool2dGeometry, x: DeviceBuffer, y: DeviceBuffer): void {
-    const [xa, ya] = [f(x), f(y)];
-    if (ya instanceof Float32Array && oneDnnMaxPoolForward(g, xa as Float32Array, ya)) return;
-    pool.maxPool2dForward(g, xa, ya);
+  maxPool2dForward(a: MaxPool2dForwardArgs<FloatArray>): void {
+    if (!isEmptyPool(a.geometry)) this.#kernels(a.y).maxPool2dForward(a);
   }
 
-  maxPool2dBackward(
-    g: Pool2dGeometry,
-    x: DeviceBuffer,
-    y: DeviceBuffer,
-    dy: DeviceBuffer,
-    dx: DeviceBuffer,
-  ): void {
-    pool.maxPool2dBackward(g, f(x), f(y), f(dy), f(dx));
+  maxPool2dBackward(a: MaxPool2dBackwardArgs<FloatArray>): void {
+    if (isEmptyPool(a.geometry)) a.dx.fill(0);
+    else this.#kernels(a.dx).maxPool2dBackward(a);
   }
 
-  adaptiveAvgPool2dForward(g: Pool2dGeometry, x: DeviceBuffer, y: DeviceBuffer): void {
-    pool.adaptiveAvgPool2dForward(g, f(x), f(y));
+  adaptiveAvgPool2dForward(a: AdaptiveAvgPool2dForwardArgs<FloatArray>): void {
+    if (!isEmptyPool(a.geometry)) this.#kernels(a.y).adaptiveAvgPool2dForward(a);
   }
 
-  adaptiveAvgPool2dBackward(g: Pool2dGeometry, dy: DeviceBuffer, dx: DeviceBuffer): void {
-    pool.adaptiveAvgPool2dBackward(g, f(dy), f(dx));
+  adaptiveAvgPool2dBackward(a: AdaptiveAvgPool2dBackwardArgs<FloatArray>): void {
+    if (isEmptyPool(a.geometry)) a.dx.fill(0);
+    else this.#kernels(a.dx).adaptiveAvgPool2dBackward(a);
   }
 
-  softmaxForward(g: AxisGeometry, x: DeviceBuffer, y: DeviceBuffer, log: boolean): void {
-    softmax.softmaxForward(g, f(x), f(y), log);
+  softmaxForward(a: SoftmaxForwardArgs<FloatArray>): void {
+    if (!isEmptyView(a.geometry)) this.#kernels(a.y).softmaxForward(a);
   }
 
-  softmaxBackward(
-    g: AxisGeometry,
-    y: DeviceBuffer,
-    dy: DeviceBuffer,
-    dx: DeviceBuffer,
-    log: boolean,
-  ): void {
-    softmax.softmaxBackward(g, f(y), f(dy), f(dx), log);
+  softmaxBackward(a: SoftmaxBackwardArgs<FloatArray>): void {
+    if (!isEmptyView(a.geometry)) this.#kernels(a.dx).softmaxBackward(a);
   }
 
-  crossEntropyForward(
-    batch: number,
-    classes: number,
-    logits: DeviceBuffer,
-    targets: Int32Array,
-    labelSmoothing: number,
-    losses: DeviceBuffer,
-  ): void {
-    softmax.crossEntropyForward(batch, classes, f(logits), targets, labelSmoothing, f(losses));
+  crossEntropyForward(a: CrossEntropyForwardArgs<FloatArray, Int32Array>): void {
+    this.#kernels(a.losses).crossEntropyForward(a);
   }
 
-  crossEntropyBackward(
-    batch: number,
-    classes: number,
-    logits: DeviceBuffer,
-    targets: Int32Array,
-    labelSmoothing: number,
-    dLoss: DeviceBuffer,
-    dlogits: DeviceBuffer,
-  ): void {
-    softmax.crossEntropyBackward(
-      batch,
-      classes,
-      f(logits),
-      targets,
-      labelSmoothing,
-      f(dLoss),
-      f(dlogits),
-    );
+  crossEntropyBackward(a: CrossEntropyBackwardArgs<FloatArray, Int32Array>): void {
+    this.#kernels(a.dlogits).crossEntropyBackward(a);
   }
 
-  sgdUpdate(
-    param: DeviceBuffer,
-    grad: DeviceBuffer,
-    momentumBuffer: DeviceBuffer | null,
-    args: SgdArgs,
-  ): void {
-    optim.sgdUpdate(f(param), f(grad), momentumBuffer && f(momentumBuffer), args);
+  sgdUpdate(a: SgdUpdateArgs<FloatArray>): void {
+    this.#kernels(a.param).sgdUpdate(a);
   }
 
-  adamUpdate(
-    param: DeviceBuffer,
-    grad: DeviceBuffer,
-    m: DeviceBuffer,
-    v: DeviceBuffer,
-    args: AdamArgs,
-  ): void {
-    const [p, g, first, second] = [f(param), f(grad), f(m), f(v)];
-    if (
-      p instanceof Float32Array &&
-      oneDnnAdamUpdate(p, g as Float32Array, first as Float32Array, second as Float32Array, args)
-    ) {
-      return;
-    }
-    optim.adamUpdate(p, g, first, second, args);
+  adamUpdate(a: AdamUpdateArgs<FloatArray>): void {
+    this.#kernels(a.param).adamUpdate(a);
   }
 }
 

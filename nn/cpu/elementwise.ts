@@ -1,94 +1,45 @@
 /**
  * Element-wise CPU kernels: broadcasting binary ops, unary ops, activation gradients, axpy.
  *
- * Broadcasting collapses the shapes first (adjacent dims that broadcast alike merge), so the common
- * cases, same shape and per-channel (N, C, 1, 1), become one or two plain loops.
+ * Broadcasting collapses the shapes first with the shared planner (adjacent dims that broadcast
+ * alike merge), so the common cases, same shape and per-channel (N, C, 1, 1), become one or two
+ * plain loops.
  *
  * @module
  */
 
-import type { ActivationOp, BinaryOp, UnaryOp } from "../device.ts";
+import type {
+  ActivationBackwardArgs,
+  AffineArgs,
+  AxpyArgs,
+  BinaryArgs,
+  BinaryOp,
+  PowArgs,
+  UnaryArgs,
+} from "../device/kernels.ts";
+import { broadcastPlan } from "../device/plan.ts";
 import type { FloatArray } from "./gemm.ts";
-
-/**
- * A broadcast between operands of the same rank, reduced to the fewest dims.
- * `aStrides`/`bStrides` are element strides (0 where the operand broadcasts).
- */
-interface Collapsed {
-  sizes: number[];
-  aStrides: number[];
-  bStrides: number[];
-}
-
-function stridesOf(shape: readonly number[], outShape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = shape[i] === 1 && outShape[i] !== 1 ? 0 : s;
-    s *= shape[i];
-  }
-  return strides;
-}
-
-function collapse(
-  aShape: readonly number[],
-  bShape: readonly number[],
-  outShape: readonly number[],
-): Collapsed {
-  const as = stridesOf(aShape, outShape);
-  const bs = stridesOf(bShape, outShape);
-  const sizes: number[] = [];
-  const aStrides: number[] = [];
-  const bStrides: number[] = [];
-  for (let i = 0; i < outShape.length; i++) {
-    const size = outShape[i];
-    if (size === 1) continue;
-    const last = sizes.length - 1;
-    if (
-      last >= 0 && aStrides[last] === as[i] * size && bStrides[last] === bs[i] * size
-    ) {
-      sizes[last] *= size;
-      aStrides[last] = as[i];
-      bStrides[last] = bs[i];
-    } else {
-      sizes.push(size);
-      aStrides.push(as[i]);
-      bStrides.push(bs[i]);
-    }
-  }
-  if (sizes.length === 0) return { sizes: [1], aStrides: [1], bStrides: [1] };
-  return { sizes, aStrides, bStrides };
-}
 
 /**
  * `out = a op b` with broadcasting (shapes of equal rank).
  *
- * @param op The operation.
- * @param a Left operand.
- * @param aShape Its shape.
- * @param b Right operand.
- * @param bShape Its shape.
- * @param out Output (may alias `a` or `b` when shapes match).
- * @param outShape Broadcast shape.
+ * @param args Operation, operands, output and their shapes.
  * @example
  * ```ts
  * import { binary } from "./elementwise.ts";
  * const out = new Float32Array(4);
- * binary("add", new Float32Array([1, 2, 3, 4]), [2, 2], new Float32Array([10, 20]), [2, 1], out, [2, 2]);
- * // out = [11, 12, 23, 24]
+ * binary({ op: "add", a: new Float32Array([1, 2, 3, 4]), aShape: [2, 2], b: new Float32Array([10, 20]),
+ *   bShape: [2, 1], out, outShape: [2, 2] }); // out = [11, 12, 23, 24]
  * ```
  */
-export function binary(
-  op: BinaryOp,
-  a: FloatArray,
-  aShape: readonly number[],
-  b: FloatArray,
-  bShape: readonly number[],
-  out: FloatArray,
-  outShape: readonly number[],
-): void {
-  const { sizes, aStrides, bStrides } = collapse(aShape, bShape, outShape);
+export function binary(args: BinaryArgs<FloatArray>): void {
+  const { op, a, b, out } = args;
+  const { size: sizes, aStride: aStrides, bStride: bStrides } = broadcastPlan(args.aShape, args.bShape, args.outShape);
   const rank = sizes.length;
+  if (rank === 0) {
+    binaryRun(op, a, 0, 1, b, 0, 1, out, 0, 1);
+    return;
+  }
   const inner = sizes[rank - 1];
   const sa = aStrides[rank - 1];
   const sb = bStrides[rank - 1];
@@ -190,17 +141,16 @@ function binaryRun(
 /**
  * `out = op(x)`.
  *
- * @param op The operation.
- * @param x Input.
- * @param out Output (may alias `x`).
+ * @param args Operation, input and output (may alias).
  * @example
  * ```ts
  * import { unary } from "./elementwise.ts";
  * const y = new Float32Array(2);
- * unary("relu", new Float32Array([-1, 2]), y); // y = [0, 2]
+ * unary({ op: "relu", x: new Float32Array([-1, 2]), out: y }); // y = [0, 2]
  * ```
  */
-export function unary(op: UnaryOp, x: FloatArray, out: FloatArray): void {
+export function unary(args: UnaryArgs<FloatArray>): void {
+  const { op, x, out } = args;
   const n = x.length;
   switch (op) {
     case "neg":
@@ -223,7 +173,7 @@ export function unary(op: UnaryOp, x: FloatArray, out: FloatArray): void {
         reluBits(bits(x), bits(out), n);
         return;
       }
-      // NaN stays NaN, as in PyTorch.
+      // As in PyTorch: NaN and -0 pass through (neither is < 0).
       for (let i = 0; i < n; i++) {
         const v = x[i];
         out[i] = v < 0 ? 0 : v;
@@ -239,25 +189,19 @@ export function unary(op: UnaryOp, x: FloatArray, out: FloatArray): void {
 }
 
 /**
- * `dx = dy * op'(x)` from the activation's output `y`.
+ * `dx = dy * op'(x)` from the activation's output `y`. For ReLU, `dx = y > 0 || y is NaN ? dy : 0`,
+ * PyTorch's `threshold_backward`.
  *
- * @param op The activation.
- * @param y Its forward output.
- * @param dy Gradient of the output.
- * @param dx Gradient of the input (may alias `dy`).
+ * @param args Activation, its output, the output gradient and the input gradient (may alias dy).
  * @example
  * ```ts
  * import { activationBackward } from "./elementwise.ts";
  * const dx = new Float32Array(2);
- * activationBackward("relu", new Float32Array([0, 2]), new Float32Array([5, 5]), dx); // [0, 5]
+ * activationBackward({ op: "relu", y: new Float32Array([0, 2]), dy: new Float32Array([5, 5]), dx }); // [0, 5]
  * ```
  */
-export function activationBackward(
-  op: ActivationOp,
-  y: FloatArray,
-  dy: FloatArray,
-  dx: FloatArray,
-): void {
+export function activationBackward(args: ActivationBackwardArgs<FloatArray>): void {
+  const { op, y, dy, dx } = args;
   const n = y.length;
   switch (op) {
     case "relu":
@@ -265,7 +209,7 @@ export function activationBackward(
         reluBackwardBits(bits(y), bits(dy), bits(dx), n);
         return;
       }
-      for (let i = 0; i < n; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+      for (let i = 0; i < n; i++) dx[i] = y[i] <= 0 ? 0 : dy[i];
       return;
     case "sigmoid":
       for (let i = 0; i < n; i++) {
@@ -289,39 +233,44 @@ function bits(a: Float32Array): Int32Array {
 
 /*
  * ReLU on float bits, without branches: activations have random signs, and a mispredicted branch
- * per element made the plain loop ~5x slower. A set sign bit (negative, -0) gives +0; positive
- * values and NaN pass through, as in PyTorch.
+ * per element made the plain loop ~5x slower. Only a negative number becomes +0: its bits v, as an
+ * int, lie in [-2^31 + 1, -2^23] (sign set, magnitude in (0, inf]). In wrapping int32 arithmetic,
+ * `(v + 2^23 - 1) >> 31` is -1 for v <= -2^23 (and for positive NaNs), and `(v + 2^31 - 1) >> 31`
+ * is -1 for -0 (v = -2^31) and every v > 0, so together they select exactly the negative numbers:
+ * -0 and NaN of either sign pass through, as in PyTorch.
  */
 function reluBits(x: Int32Array, out: Int32Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const v = x[i];
-    out[i] = v & ~(v >> 31);
+    out[i] = v & ~(((v + 8388607) >> 31) & ~((v + 2147483647) >> 31));
   }
 }
 
 /*
- * dx = y > 0 ? dy : 0 on bits, for y = relu(x) (never negative or -0): y > 0 exactly when its bits
- * are a positive integer, so (y - 1) >> 31 is 0 there and -1 at y = +0.
+ * dx = y <= 0 ? 0 : dy on bits, without branches: dy passes where y is positive (its bits a
+ * positive int: `((v - 1) | v) >> 31` is 0 exactly there, also for -0 = -2^31) or NaN.
  */
 function reluBackwardBits(y: Int32Array, dy: Int32Array, dx: Int32Array, n: number): void {
-  for (let i = 0; i < n; i++) dx[i] = dy[i] & ~((y[i] - 1) >> 31);
+  for (let i = 0; i < n; i++) {
+    const v = y[i];
+    const nan = (0x7f800000 - (v & 0x7fffffff)) >> 31;
+    dx[i] = dy[i] & (~(((v - 1) | v) >> 31) | nan);
+  }
 }
 
 /**
  * `out = x * scale + shift`.
  *
- * @param x Input.
- * @param out Output (may alias `x`).
- * @param scale Multiplier.
- * @param shift Addend.
+ * @param args Input, output (may alias), multiplier and addend.
  * @example
  * ```ts
  * import { affine } from "./elementwise.ts";
  * const y = new Float32Array(1);
- * affine(new Float32Array([2]), y, 3, 1); // y = [7]
+ * affine({ x: new Float32Array([2]), out: y, scale: 3, shift: 1 }); // y = [7]
  * ```
  */
-export function affine(x: FloatArray, out: FloatArray, scale: number, shift: number): void {
+export function affine(args: AffineArgs<FloatArray>): void {
+  const { x, out, scale, shift } = args;
   const n = x.length;
   if (shift === 0) { for (let i = 0; i < n; i++) out[i] = x[i] * scale; }
   else for (let i = 0; i < n; i++) out[i] = x[i] * scale + shift;
@@ -330,17 +279,16 @@ export function affine(x: FloatArray, out: FloatArray, scale: number, shift: num
 /**
  * `out = x ** exponent`.
  *
- * @param x Input.
- * @param out Output.
- * @param exponent The power.
+ * @param args Input, output and the power.
  * @example
  * ```ts
  * import { pow } from "./elementwise.ts";
  * const y = new Float32Array(1);
- * pow(new Float32Array([3]), y, 2); // y = [9]
+ * pow({ x: new Float32Array([3]), out: y, exponent: 2 }); // y = [9]
  * ```
  */
-export function pow(x: FloatArray, out: FloatArray, exponent: number): void {
+export function pow(args: PowArgs<FloatArray>): void {
+  const { x, out, exponent } = args;
   const n = x.length;
   if (exponent === 2) { for (let i = 0; i < n; i++) out[i] = x[i] * x[i]; }
   else for (let i = 0; i < n; i++) out[i] = Math.pow(x[i], exponent);
@@ -349,17 +297,16 @@ export function pow(x: FloatArray, out: FloatArray, exponent: number): void {
 /**
  * `y += alpha * x`.
  *
- * @param alpha Scale.
- * @param x Addend.
- * @param y Accumulator.
+ * @param args Scale, addend and accumulator.
  * @example
  * ```ts
  * import { axpy } from "./elementwise.ts";
  * const y = new Float32Array([1]);
- * axpy(2, new Float32Array([3]), y); // y = [7]
+ * axpy({ alpha: 2, x: new Float32Array([3]), y }); // y = [7]
  * ```
  */
-export function axpy(alpha: number, x: FloatArray, y: FloatArray): void {
+export function axpy(args: AxpyArgs<FloatArray>): void {
+  const { alpha, x, y } = args;
   const n = x.length;
   if (alpha === 1) { for (let i = 0; i < n; i++) y[i] += x[i]; }
   else for (let i = 0; i < n; i++) y[i] += alpha * x[i];

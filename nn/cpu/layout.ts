@@ -1,34 +1,28 @@
 /**
  * CPU kernels that move or reduce data without arithmetic per element beyond a sum: sumTo,
- * permute and block copies (concat / narrow).
+ * permute and block copies (concat / narrow). Index plans come from the shared planner.
  *
  * @module
  */
 
-import { type BlockCopy, collapseReduction } from "../device.ts";
+import type { CopyBlocksArgs, PermuteArgs, SumToArgs } from "../device/kernels.ts";
+import { collapseReduction, permutePlan } from "../device/plan.ts";
 import type { FloatArray } from "./gemm.ts";
 
 /**
- * Sums `x` down to `outShape` (same rank; reduced dims have size 1). Accumulates in float64.
+ * Sums `x` down to `outShape` (same rank; reduced dims have size 1).
  *
- * @param x Input.
- * @param xShape Its shape.
- * @param out Output, overwritten.
- * @param outShape Target shape.
+ * @param args Input, output (overwritten) and their shapes.
  * @example
  * ```ts
  * import { sumTo } from "./layout.ts";
  * const out = new Float32Array(2);
- * sumTo(new Float32Array([1, 2, 3, 4]), [2, 2], out, [1, 2]); // out = [4, 6]
+ * sumTo({ x: new Float32Array([1, 2, 3, 4]), xShape: [2, 2], out, outShape: [1, 2] }); // out = [4, 6]
  * ```
  */
-export function sumTo(
-  x: FloatArray,
-  xShape: readonly number[],
-  out: FloatArray,
-  outShape: readonly number[],
-): void {
-  const { sizes, reduced } = collapseReduction(xShape, outShape);
+export function sumTo(args: SumToArgs<FloatArray>): void {
+  const { x, out } = args;
+  const { sizes, reduced } = collapseReduction(args.xShape, args.outShape);
   out.fill(0);
   if (sizes.length === 0) {
     out[0] = x[0];
@@ -44,7 +38,7 @@ export function sumTo(
   const rank = sizes.length;
   const inner = sizes[rank - 1];
   const innerReduced = reduced[rank - 1];
-  const outer = x.length / inner;
+  const outer = inner === 0 ? 0 : x.length / inner;
   const counter = new Array<number>(rank).fill(0);
   let oo = 0;
   let xo = 0;
@@ -69,39 +63,25 @@ export function sumTo(
 /**
  * `y = x.permute(perm)`, copied.
  *
- * @param x Input.
- * @param shape Shape of `x`.
- * @param perm Output dim i is input dim `perm[i]`.
- * @param y Output.
+ * @param args Input, its shape, the permutation (output dim i is input dim `perm[i]`) and output.
  * @example
  * ```ts
  * import { permute } from "./layout.ts";
  * const y = new Float32Array(6);
- * permute(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], [1, 0], y); // y = [1, 4, 2, 5, 3, 6]
+ * permute({ x: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3], perm: [1, 0], y }); // y = [1, 4, 2, 5, 3, 6]
  * ```
  */
-export function permute(
-  x: FloatArray,
-  shape: readonly number[],
-  perm: readonly number[],
-  y: FloatArray,
-): void {
-  const rank = shape.length;
+export function permute(args: PermuteArgs<FloatArray>): void {
+  const { x, y } = args;
+  const { size: outSizes, inStride: strides } = permutePlan(args.shape, args.perm);
+  const rank = outSizes.length;
   if (rank === 0) {
-    y[0] = x[0];
+    if (y.length > 0) y[0] = x[0];
     return;
   }
-  const inStrides = new Array<number>(rank);
-  let s = 1;
-  for (let d = rank - 1; d >= 0; d--) {
-    inStrides[d] = s;
-    s *= shape[d];
-  }
-  const outSizes = perm.map((p) => shape[p]);
-  const strides = perm.map((p) => inStrides[p]);
   const inner = outSizes[rank - 1];
   const innerStride = strides[rank - 1];
-  const outer = y.length / Math.max(inner, 1);
+  const outer = inner === 0 ? 0 : y.length / inner;
   const counter = new Array<number>(rank).fill(0);
   let xo = 0;
   let yo = 0;
@@ -121,18 +101,17 @@ export function permute(
  * Copies `src[o, srcStart + i, :]` to `dst[o, dstStart + i, :]` for every outer index o and
  * `i < length`: the kernel behind concat, narrow and their gradients.
  *
- * @param src Source.
- * @param dst Destination.
- * @param c The block geometry.
+ * @param args The block geometry, source and destination.
  * @example
  * ```ts
  * import { copyBlocks } from "./layout.ts";
  * const dst = new Float32Array(4);
- * copyBlocks(new Float32Array([1, 2]), dst,
- *   { outer: 2, inner: 1, srcAxis: 1, dstAxis: 2, srcStart: 0, dstStart: 1, length: 1 }); // [0, 1, 0, 2]
+ * copyBlocks({ src: new Float32Array([1, 2]), dst,
+ *   geometry: { outer: 2, inner: 1, srcAxis: 1, dstAxis: 2, srcStart: 0, dstStart: 1, length: 1 } }); // [0, 1, 0, 2]
  * ```
  */
-export function copyBlocks(src: FloatArray, dst: FloatArray, c: BlockCopy): void {
+export function copyBlocks(args: CopyBlocksArgs<FloatArray>): void {
+  const { src, dst, geometry: c } = args;
   const block = c.length * c.inner;
   const srcRow = c.srcAxis * c.inner;
   const dstRow = c.dstAxis * c.inner;

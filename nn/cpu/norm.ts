@@ -5,45 +5,25 @@
  * @module
  */
 
-import type { BatchNormGeometry } from "../device.ts";
+import type { BatchNormBackwardArgs, BatchNormInferArgs, BatchNormTrainArgs } from "../device/kernels.ts";
 import type { FloatArray } from "./gemm.ts";
 
 /**
  * Batch-statistics forward; updates the running stats when given.
  *
- * @param g Geometry.
- * @param x Input.
- * @param weight Per-channel scale.
- * @param bias Per-channel shift.
- * @param runningMean Running mean (updated in place) or null.
- * @param runningVar Running unbiased variance (updated in place) or null.
- * @param momentum Weight of the new statistics.
- * @param eps Added to the variance.
- * @param y Output.
- * @param saveMean Batch mean per channel (output).
- * @param saveInvStd `1 / sqrt(biased var + eps)` per channel (output).
+ * @param args See {@linkcode BatchNormTrainArgs}.
  * @example
  * ```ts
  * import { batchNormTrain } from "./norm.ts";
- * const y = new Float32Array(2), m = new Float32Array(1), s = new Float32Array(1);
- * batchNormTrain({ batch: 2, channels: 1, spatial: 1 }, new Float32Array([1, 3]),
- *   new Float32Array([1]), new Float32Array([0]), null, null, 0.1, 0, y, m, s); // y = [-1, 1]
+ * const y = new Float32Array(2), saveMean = new Float32Array(1), saveInvStd = new Float32Array(1);
+ * batchNormTrain({ geometry: { batch: 2, channels: 1, spatial: 1 }, x: new Float32Array([1, 3]),
+ *   weight: new Float32Array([1]), bias: new Float32Array([0]), runningMean: null, runningVar: null,
+ *   momentum: 0.1, eps: 0, y, saveMean, saveInvStd }); // y = [-1, 1]
  * ```
  */
-export function batchNormTrain(
-  g: BatchNormGeometry,
-  x: FloatArray,
-  weight: FloatArray,
-  bias: FloatArray,
-  runningMean: FloatArray | null,
-  runningVar: FloatArray | null,
-  momentum: number,
-  eps: number,
-  y: FloatArray,
-  saveMean: FloatArray,
-  saveInvStd: FloatArray,
-): void {
-  const { batch: N, channels: C, spatial: S } = g;
+export function batchNormTrain(args: BatchNormTrainArgs<FloatArray>): void {
+  const { x, weight, bias, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd } = args;
+  const { batch: N, channels: C, spatial: S } = args.geometry;
   const count = N * S;
   for (let c = 0; c < C; c++) {
     let sum = 0;
@@ -93,32 +73,18 @@ function normalize(
 /**
  * Running-statistics forward (eval mode).
  *
- * @param g Geometry.
- * @param x Input.
- * @param weight Per-channel scale.
- * @param bias Per-channel shift.
- * @param runningMean Running mean.
- * @param runningVar Running variance.
- * @param eps Added to the variance.
- * @param y Output.
+ * @param args See {@linkcode BatchNormInferArgs}.
  * @example
  * ```ts
  * import { batchNormInfer } from "./norm.ts";
  * const y = new Float32Array(1);
- * batchNormInfer({ batch: 1, channels: 1, spatial: 1 }, new Float32Array([3]), new Float32Array([1]),
- *   new Float32Array([0]), new Float32Array([1]), new Float32Array([4]), 0, y); // y = [1]
+ * batchNormInfer({ geometry: { batch: 1, channels: 1, spatial: 1 }, x: new Float32Array([3]),
+ *   weight: new Float32Array([1]), bias: new Float32Array([0]), runningMean: new Float32Array([1]),
+ *   runningVar: new Float32Array([4]), eps: 0, y }); // y = [1]
  * ```
  */
-export function batchNormInfer(
-  g: BatchNormGeometry,
-  x: FloatArray,
-  weight: FloatArray,
-  bias: FloatArray,
-  runningMean: FloatArray,
-  runningVar: FloatArray,
-  eps: number,
-  y: FloatArray,
-): void {
+export function batchNormInfer(args: BatchNormInferArgs<FloatArray>): void {
+  const { geometry: g, x, weight, bias, runningMean, runningVar, eps, y } = args;
   for (let c = 0; c < g.channels; c++) {
     const invStd = 1 / Math.sqrt(runningVar[c] + eps);
     normalize(x, y, g.batch, g.channels, g.spatial, c, runningMean[c], invStd * weight[c], bias[c]);
@@ -126,38 +92,22 @@ export function batchNormInfer(
 }
 
 /**
- * Train-mode backward.
+ * Train-mode backward, from the saved mean and inverse standard deviation (`eps` is already in
+ * them).
  *
- * @param g Geometry.
- * @param x Forward input.
- * @param dy Output gradient.
- * @param weight Per-channel scale.
- * @param saveMean Batch mean from the forward.
- * @param saveInvStd Inverse std from the forward.
- * @param dx Input gradient (overwritten).
- * @param dweight Scale gradient (overwritten).
- * @param dbias Shift gradient (overwritten).
+ * @param args See {@linkcode BatchNormBackwardArgs}.
  * @example
  * ```ts
  * import { batchNormBackward } from "./norm.ts";
- * const dx = new Float32Array(2), dw = new Float32Array(1), db = new Float32Array(1);
- * batchNormBackward({ batch: 2, channels: 1, spatial: 1 }, new Float32Array([1, 3]),
- *   new Float32Array([1, 1]), new Float32Array([1]), new Float32Array([2]), new Float32Array([1]),
- *   dx, dw, db); // db = [2], dx = [0, 0]
+ * const dx = new Float32Array(2), dweight = new Float32Array(1), dbias = new Float32Array(1);
+ * batchNormBackward({ geometry: { batch: 2, channels: 1, spatial: 1 }, x: new Float32Array([1, 3]),
+ *   dy: new Float32Array([1, 1]), weight: new Float32Array([1]), saveMean: new Float32Array([2]),
+ *   saveInvStd: new Float32Array([1]), eps: 0, dx, dweight, dbias }); // dbias = [2], dx = [0, 0]
  * ```
  */
-export function batchNormBackward(
-  g: BatchNormGeometry,
-  x: FloatArray,
-  dy: FloatArray,
-  weight: FloatArray,
-  saveMean: FloatArray,
-  saveInvStd: FloatArray,
-  dx: FloatArray,
-  dweight: FloatArray,
-  dbias: FloatArray,
-): void {
-  const { batch: N, channels: C, spatial: S } = g;
+export function batchNormBackward(args: BatchNormBackwardArgs<FloatArray>): void {
+  const { x, dy, weight, saveMean, saveInvStd, dx, dweight, dbias } = args;
+  const { batch: N, channels: C, spatial: S } = args.geometry;
   const count = N * S;
   for (let c = 0; c < C; c++) {
     const mean = saveMean[c];

@@ -4,32 +4,25 @@
  * @module
  */
 
-import type { AdamArgs, SgdArgs } from "../device.ts";
+import type { AdamUpdateArgs, SgdUpdateArgs } from "../device/kernels.ts";
 import type { FloatArray } from "./gemm.ts";
 
 /**
  * One SGD step: `d = g + wd*p`; momentum `buf = m*buf + (1-dampening)*d` (buf = d on the first
  * step); Nesterov uses `d + m*buf`; `p -= lr * d`.
  *
- * @param param Parameter (updated).
- * @param grad Its gradient.
- * @param buf Momentum buffer (updated) or null when momentum is 0.
- * @param a Hyper-parameters.
+ * @param args Parameter (updated), gradient, momentum buffer (updated; null when momentum is 0),
+ * hyper-parameters.
  * @example
  * ```ts
  * import { sgdUpdate } from "./optim.ts";
- * const p = new Float32Array([1]);
- * sgdUpdate(p, new Float32Array([2]), null,
- *   { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true }); // p = [0.8]
+ * const param = new Float32Array([1]);
+ * sgdUpdate({ param, grad: new Float32Array([2]), momentumBuffer: null,
+ *   lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true }); // param = [0.8]
  * ```
  */
-export function sgdUpdate(
-  param: FloatArray,
-  grad: FloatArray,
-  buf: FloatArray | null,
-  a: SgdArgs,
-): void {
-  const { lr, momentum, dampening, weightDecay, nesterov, firstStep } = a;
+export function sgdUpdate(args: SgdUpdateArgs<FloatArray>): void {
+  const { param, grad, momentumBuffer: buf, lr, momentum, dampening, weightDecay, nesterov, firstStep } = args;
   const n = param.length;
   for (let i = 0; i < n; i++) {
     let d = grad[i];
@@ -48,28 +41,18 @@ export function sgdUpdate(
  * `m += (1-b1)(g-m)`, `v = b2 v + (1-b2) g²`,
  * `p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)`.
  *
- * @param param Parameter (updated).
- * @param grad Its gradient.
- * @param m First moment (updated).
- * @param v Second moment (updated).
- * @param a Hyper-parameters.
+ * @param args Parameter (updated), gradient, moments m and v (updated), hyper-parameters.
  * @example
  * ```ts
  * import { adamUpdate } from "./optim.ts";
- * const p = new Float32Array([1]);
- * adamUpdate(p, new Float32Array([1]), new Float32Array(1), new Float32Array(1),
- *   { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 });
- * // p ≈ [0.9]
+ * const param = new Float32Array([1]);
+ * adamUpdate({ param, grad: new Float32Array([1]), m: new Float32Array(1), v: new Float32Array(1),
+ *   lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 });
+ * // param ≈ [0.9]
  * ```
  */
-export function adamUpdate(
-  param: FloatArray,
-  grad: FloatArray,
-  m: FloatArray,
-  v: FloatArray,
-  a: AdamArgs,
-): void {
-  const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = a;
+export function adamUpdate(args: AdamUpdateArgs<FloatArray>): void {
+  const { param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step } = args;
   const stepSize = lr / (1 - Math.pow(beta1, step));
   // A multiply by the reciprocal instead of PyTorch's division: one division less per element
   // (scalar float64 division and sqrt bound this loop); the difference is below float32 rounding.

@@ -4,25 +4,30 @@
  * @module
  */
 
-import type { Pool2dGeometry } from "../device.ts";
+import type { Pool2dGeometry } from "../device/geometry.ts";
+import type {
+  AdaptiveAvgPool2dBackwardArgs,
+  AdaptiveAvgPool2dForwardArgs,
+  MaxPool2dBackwardArgs,
+  MaxPool2dForwardArgs,
+} from "../device/kernels.ts";
 import type { FloatArray } from "./gemm.ts";
 
 /**
  * Max pooling; the padded border never wins.
  *
- * @param g Geometry.
- * @param x Input (N, C, H, W).
- * @param y Output (N, C, Ho, Wo).
+ * @param args Geometry, input x (N, C, H, W), output y (N, C, Ho, Wo).
  * @example
  * ```ts
  * import { maxPool2dForward } from "./pool.ts";
  * const y = new Float32Array(1);
- * maxPool2dForward({ batch: 1, channels: 1, inHeight: 2, inWidth: 2, outHeight: 1, outWidth: 1,
- *   kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 }, new Float32Array([1, 4, 3, 2]), y);
+ * maxPool2dForward({ geometry: { batch: 1, channels: 1, inHeight: 2, inWidth: 2, outHeight: 1, outWidth: 1,
+ *   kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 }, x: new Float32Array([1, 4, 3, 2]), y });
  * // y = [4]
  * ```
  */
-export function maxPool2dForward(g: Pool2dGeometry, x: FloatArray, y: FloatArray): void {
+export function maxPool2dForward(args: MaxPool2dForwardArgs<FloatArray>): void {
+  const { geometry: g, x, y } = args;
   const { inHeight, inWidth } = g;
   const windows = clippedWindows(g);
   let out = 0;
@@ -45,27 +50,18 @@ export function maxPool2dForward(g: Pool2dGeometry, x: FloatArray, y: FloatArray
 /**
  * Routes each output gradient to the first (row-major) maximum of its window.
  *
- * @param g Geometry.
- * @param x Forward input.
- * @param y Forward output.
- * @param dy Output gradient.
- * @param dx Input gradient (overwritten).
+ * @param args Geometry, forward input and output, output gradient, input gradient (overwritten).
  * @example
  * ```ts
  * import { maxPool2dBackward } from "./pool.ts";
  * const dx = new Float32Array(4);
- * maxPool2dBackward({ batch: 1, channels: 1, inHeight: 2, inWidth: 2, outHeight: 1, outWidth: 1,
- *   kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 }, new Float32Array([1, 4, 3, 2]),
- *   new Float32Array([4]), new Float32Array([1]), dx); // dx = [0, 1, 0, 0]
+ * maxPool2dBackward({ geometry: { batch: 1, channels: 1, inHeight: 2, inWidth: 2, outHeight: 1, outWidth: 1,
+ *   kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 }, x: new Float32Array([1, 4, 3, 2]),
+ *   y: new Float32Array([4]), dy: new Float32Array([1]), dx }); // dx = [0, 1, 0, 0]
  * ```
  */
-export function maxPool2dBackward(
-  g: Pool2dGeometry,
-  x: FloatArray,
-  y: FloatArray,
-  dy: FloatArray,
-  dx: FloatArray,
-): void {
+export function maxPool2dBackward(args: MaxPool2dBackwardArgs<FloatArray>): void {
+  const { geometry: g, x, y, dy, dx } = args;
   dx.fill(0);
   const { inHeight, inWidth } = g;
   const windows = clippedWindows(g);
@@ -128,19 +124,19 @@ function adaptiveRange(o: number, inSize: number, outSize: number): [number, num
 /**
  * Adaptive average pooling.
  *
- * @param g Geometry (kernel, stride and padding fields are ignored).
- * @param x Input (N, C, H, W).
- * @param y Output (N, C, Ho, Wo).
+ * @param args Geometry (kernel, stride and padding fields are ignored), input x (N, C, H, W),
+ * output y (N, C, Ho, Wo).
  * @example
  * ```ts
  * import { adaptiveAvgPool2dForward } from "./pool.ts";
  * const y = new Float32Array(1);
- * adaptiveAvgPool2dForward({ batch: 1, channels: 1, inHeight: 2, inWidth: 2, outHeight: 1, outWidth: 1,
- *   kernelH: 0, kernelW: 0, strideH: 0, strideW: 0, padH: 0, padW: 0 }, new Float32Array([1, 2, 3, 4]), y);
- * // y = [2.5]
+ * adaptiveAvgPool2dForward({ geometry: { batch: 1, channels: 1, inHeight: 2, inWidth: 2, outHeight: 1,
+ *   outWidth: 1, kernelH: 0, kernelW: 0, strideH: 0, strideW: 0, padH: 0, padW: 0 },
+ *   x: new Float32Array([1, 2, 3, 4]), y }); // y = [2.5]
  * ```
  */
-export function adaptiveAvgPool2dForward(g: Pool2dGeometry, x: FloatArray, y: FloatArray): void {
+export function adaptiveAvgPool2dForward(args: AdaptiveAvgPool2dForwardArgs<FloatArray>): void {
+  const { geometry: g, x, y } = args;
   const planes = g.batch * g.channels;
   const inPlane = g.inHeight * g.inWidth;
   if (g.outHeight === 1 && g.outWidth === 1) {
@@ -172,19 +168,18 @@ export function adaptiveAvgPool2dForward(g: Pool2dGeometry, x: FloatArray, y: Fl
 /**
  * Backward of adaptive average pooling.
  *
- * @param g Geometry.
- * @param dy Output gradient.
- * @param dx Input gradient (overwritten).
+ * @param args Geometry, output gradient, input gradient (overwritten).
  * @example
  * ```ts
  * import { adaptiveAvgPool2dBackward } from "./pool.ts";
  * const dx = new Float32Array(2);
- * adaptiveAvgPool2dBackward({ batch: 1, channels: 1, inHeight: 1, inWidth: 2, outHeight: 1, outWidth: 1,
- *   kernelH: 0, kernelW: 0, strideH: 0, strideW: 0, padH: 0, padW: 0 }, new Float32Array([1]), dx);
- * // dx = [0.5, 0.5]
+ * adaptiveAvgPool2dBackward({ geometry: { batch: 1, channels: 1, inHeight: 1, inWidth: 2, outHeight: 1,
+ *   outWidth: 1, kernelH: 0, kernelW: 0, strideH: 0, strideW: 0, padH: 0, padW: 0 },
+ *   dy: new Float32Array([1]), dx }); // dx = [0.5, 0.5]
  * ```
  */
-export function adaptiveAvgPool2dBackward(g: Pool2dGeometry, dy: FloatArray, dx: FloatArray): void {
+export function adaptiveAvgPool2dBackward(args: AdaptiveAvgPool2dBackwardArgs<FloatArray>): void {
+  const { geometry: g, dy, dx } = args;
   const planes = g.batch * g.channels;
   const inPlane = g.inHeight * g.inWidth;
   if (g.outHeight === 1 && g.outWidth === 1) {

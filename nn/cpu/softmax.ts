@@ -4,25 +4,29 @@
  * @module
  */
 
-import type { AxisGeometry } from "../device.ts";
+import type {
+  CrossEntropyBackwardArgs,
+  CrossEntropyForwardArgs,
+  SoftmaxBackwardArgs,
+  SoftmaxForwardArgs,
+} from "../device/kernels.ts";
 import type { FloatArray } from "./gemm.ts";
 
 /**
  * Softmax (or log-softmax) of a tensor seen as (outer, axis, inner), along `axis`.
  *
- * @param g Geometry.
- * @param x Input.
- * @param y Output.
- * @param log Log-softmax instead of softmax.
+ * @param args Geometry, input, output, and whether to take log-softmax.
  * @example
  * ```ts
  * import { softmaxForward } from "./softmax.ts";
  * const y = new Float32Array(2);
- * softmaxForward({ outer: 1, axis: 2, inner: 1 }, new Float32Array([0, 0]), y, false); // [0.5, 0.5]
+ * softmaxForward({ geometry: { outer: 1, axis: 2, inner: 1 }, x: new Float32Array([0, 0]), y, log: false });
+ * // y = [0.5, 0.5]
  * ```
  */
-export function softmaxForward(g: AxisGeometry, x: FloatArray, y: FloatArray, log: boolean): void {
-  const { outer, axis, inner } = g;
+export function softmaxForward(args: SoftmaxForwardArgs<FloatArray>): void {
+  const { x, y, log } = args;
+  const { outer, axis, inner } = args.geometry;
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       const base = o * axis * inner + j;
@@ -43,27 +47,19 @@ export function softmaxForward(g: AxisGeometry, x: FloatArray, y: FloatArray, lo
 /**
  * Softmax (or log-softmax) backward from the forward output.
  *
- * @param g Geometry.
- * @param y Forward output.
- * @param dy Output gradient.
- * @param dx Input gradient (overwritten).
- * @param log Whether the forward was log-softmax.
+ * @param args Geometry, forward output, output gradient, input gradient (overwritten), and whether
+ * the forward was log-softmax.
  * @example
  * ```ts
  * import { softmaxBackward } from "./softmax.ts";
  * const dx = new Float32Array(2);
- * softmaxBackward({ outer: 1, axis: 2, inner: 1 }, new Float32Array([0.5, 0.5]),
- *   new Float32Array([1, 0]), dx, false); // [0.25, -0.25]
+ * softmaxBackward({ geometry: { outer: 1, axis: 2, inner: 1 }, y: new Float32Array([0.5, 0.5]),
+ *   dy: new Float32Array([1, 0]), dx, log: false }); // dx = [0.25, -0.25]
  * ```
  */
-export function softmaxBackward(
-  g: AxisGeometry,
-  y: FloatArray,
-  dy: FloatArray,
-  dx: FloatArray,
-  log: boolean,
-): void {
-  const { outer, axis, inner } = g;
+export function softmaxBackward(args: SoftmaxBackwardArgs<FloatArray>): void {
+  const { y, dy, dx, log } = args;
+  const { outer, axis, inner } = args.geometry;
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       const base = o * axis * inner + j;
@@ -98,27 +94,17 @@ function rowLogSumExp(x: FloatArray, base: number, classes: number): number {
  * Per-sample cross entropy with label smoothing `s`:
  * `-(1 - s) * logp[t] - s / C * sum_c logp[c]`.
  *
- * @param batch Rows.
- * @param classes Columns.
- * @param logits (batch, classes).
- * @param targets Class index per row.
- * @param labelSmoothing `s` in [0, 1].
- * @param losses (batch) output.
+ * @param args Sizes, logits (batch, classes), int32 targets, smoothing `s`, losses (batch) output.
  * @example
  * ```ts
  * import { crossEntropyForward } from "./softmax.ts";
- * const loss = new Float32Array(1);
- * crossEntropyForward(1, 2, new Float32Array([0, 0]), new Int32Array([0]), 0, loss); // [ln 2]
+ * const losses = new Float32Array(1);
+ * crossEntropyForward({ batch: 1, classes: 2, logits: new Float32Array([0, 0]), targets: new Int32Array([0]),
+ *   labelSmoothing: 0, losses }); // losses = [ln 2]
  * ```
  */
-export function crossEntropyForward(
-  batch: number,
-  classes: number,
-  logits: FloatArray,
-  targets: Int32Array,
-  labelSmoothing: number,
-  losses: FloatArray,
-): void {
+export function crossEntropyForward(args: CrossEntropyForwardArgs<FloatArray, Int32Array>): void {
+  const { batch, classes, logits, targets, labelSmoothing, losses } = args;
   for (let i = 0; i < batch; i++) {
     const base = i * classes;
     const lse = rowLogSumExp(logits, base, classes);
@@ -136,30 +122,17 @@ export function crossEntropyForward(
  * Cross-entropy backward: `dlogits[i] = dLoss[i] * (softmax(logits[i]) - q_i)`, q the smoothed
  * one-hot target.
  *
- * @param batch Rows.
- * @param classes Columns.
- * @param logits (batch, classes).
- * @param targets Class index per row.
- * @param labelSmoothing `s` in [0, 1].
- * @param dLoss (batch) gradient of each sample's loss.
- * @param dlogits (batch, classes) output.
+ * @param args Sizes, logits, int32 targets, smoothing, per-sample loss gradient, dlogits output.
  * @example
  * ```ts
  * import { crossEntropyBackward } from "./softmax.ts";
- * const d = new Float32Array(2);
- * crossEntropyBackward(1, 2, new Float32Array([0, 0]), new Int32Array([0]), 0, new Float32Array([1]), d);
- * // d = [-0.5, 0.5]
+ * const dlogits = new Float32Array(2);
+ * crossEntropyBackward({ batch: 1, classes: 2, logits: new Float32Array([0, 0]), targets: new Int32Array([0]),
+ *   labelSmoothing: 0, dLoss: new Float32Array([1]), dlogits }); // dlogits = [-0.5, 0.5]
  * ```
  */
-export function crossEntropyBackward(
-  batch: number,
-  classes: number,
-  logits: FloatArray,
-  targets: Int32Array,
-  labelSmoothing: number,
-  dLoss: FloatArray,
-  dlogits: FloatArray,
-): void {
+export function crossEntropyBackward(args: CrossEntropyBackwardArgs<FloatArray, Int32Array>): void {
+  const { batch, classes, logits, targets, labelSmoothing, dLoss, dlogits } = args;
   const off = labelSmoothing / classes;
   for (let i = 0; i < batch; i++) {
     const base = i * classes;

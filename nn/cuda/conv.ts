@@ -17,7 +17,9 @@ import {
   CUDNN_DEFAULT_MATH,
   CUDNN_FMA_MATH,
 } from "../../ffi/cudnn.ts";
-import type { Conv2dGeometry } from "../device.ts";
+import { type Conv2dGeometry, isEmptyConv } from "../device/geometry.ts";
+import type { Conv2dBackwardDataArgs, Conv2dBackwardFilterArgs, Conv2dForwardArgs } from "../device/kernels.ts";
+import { type CudaBuffer, ptr, zeroBuffer } from "./buffer.ts";
 import { CudaCallError } from "./check.ts";
 import { type Descriptors, ONE, ZERO } from "./descriptors.ts";
 import type { CudaRuntime } from "./runtime.ts";
@@ -70,7 +72,7 @@ const REQUESTED_ALGOS = 16;
  * ```ts
  * import { Convolutions } from "./conv.ts";
  * // const convs = new Convolutions(runtime, descriptors);
- * // convs.forward(geometry, x.ptr, w.ptr, y.ptr);
+ * // convs.forward({ geometry, x, w, y });
  * ```
  */
 export class Convolutions {
@@ -90,39 +92,33 @@ export class Convolutions {
   }
 
   /**
-   * `y = conv(x, w)`.
+   * `y = conv(x, w)`; nothing to do for an empty geometry (cuDNN rejects zero-sized descriptors).
    *
-   * @param g Geometry.
-   * @param x Input (N, C, H, W).
-   * @param w Weights (K, C / groups, kh, kw).
-   * @param y Output (N, K, Ho, Wo), overwritten.
+   * @param args Geometry, input (N, C, H, W), weights (K, C / groups, kh, kw), output (overwritten).
    */
-  forward(g: Conv2dGeometry, x: bigint, w: bigint, y: bigint): void {
-    this.#run(this.#plan(g, "forward"), x, w, y);
+  forward(args: Conv2dForwardArgs<CudaBuffer>): void {
+    if (isEmptyConv(args.geometry)) return;
+    this.#run(this.#plan(args.geometry, "forward"), ptr(args.x), ptr(args.w), ptr(args.y));
   }
 
   /**
-   * `dx = convᵀ(dy, w)`.
+   * `dx = convᵀ(dy, w)`; zero for an empty geometry.
    *
-   * @param g Geometry.
-   * @param dy Output gradient (N, K, Ho, Wo).
-   * @param w Weights.
-   * @param dx Input gradient (N, C, H, W), overwritten.
+   * @param args Geometry, output gradient, weights, input gradient (overwritten).
    */
-  backwardData(g: Conv2dGeometry, dy: bigint, w: bigint, dx: bigint): void {
-    this.#run(this.#plan(g, "backwardData"), w, dy, dx);
+  backwardData(args: Conv2dBackwardDataArgs<CudaBuffer>): void {
+    if (isEmptyConv(args.geometry)) return zeroBuffer(this.#runtime, args.dx);
+    this.#run(this.#plan(args.geometry, "backwardData"), ptr(args.w), ptr(args.dy), ptr(args.dx));
   }
 
   /**
-   * `dw = dL/dw`.
+   * `dw = dL/dw`; zero for an empty geometry (a sum over no samples).
    *
-   * @param g Geometry.
-   * @param x Input.
-   * @param dy Output gradient.
-   * @param dw Weight gradient, overwritten.
+   * @param args Geometry, input, output gradient, weight gradient (overwritten).
    */
-  backwardFilter(g: Conv2dGeometry, x: bigint, dy: bigint, dw: bigint): void {
-    this.#run(this.#plan(g, "backwardFilter"), x, dy, dw);
+  backwardFilter(args: Conv2dBackwardFilterArgs<CudaBuffer>): void {
+    if (isEmptyConv(args.geometry)) return zeroBuffer(this.#runtime, args.dw);
+    this.#run(this.#plan(args.geometry, "backwardFilter"), ptr(args.x), ptr(args.dy), ptr(args.dw));
   }
 
   /** `c = op(a, b)` with beta 0: every direction's call has the same shape. */

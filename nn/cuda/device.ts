@@ -30,22 +30,38 @@
 import { CudaUnavailableError, openCudaLibraries } from "../../ffi/cuda_libraries.ts";
 import { readEnv } from "../../ffi/load.ts";
 import type {
-  ActivationOp,
-  AdamArgs,
-  AxisGeometry,
-  BatchNormGeometry,
-  BinaryOp,
-  BlockCopy,
-  Conv2dGeometry,
+  ActivationBackwardArgs,
+  AdamUpdateArgs,
+  AdaptiveAvgPool2dBackwardArgs,
+  AdaptiveAvgPool2dForwardArgs,
+  AffineArgs,
+  AxpyArgs,
+  BatchNormBackwardArgs,
+  BatchNormInferArgs,
+  BatchNormTrainArgs,
+  BinaryArgs,
+  Conv2dBackwardDataArgs,
+  Conv2dBackwardFilterArgs,
+  Conv2dForwardArgs,
+  CopyBlocksArgs,
+  CrossEntropyBackwardArgs,
+  CrossEntropyForwardArgs,
   Device,
-  DeviceBuffer,
   DeviceMemory,
   DType,
   GemmArgs,
-  Pool2dGeometry,
-  SgdArgs,
-  UnaryOp,
+  HostArray,
+  MaxPool2dBackwardArgs,
+  MaxPool2dForwardArgs,
+  PermuteArgs,
+  PowArgs,
+  SgdUpdateArgs,
+  SoftmaxBackwardArgs,
+  SoftmaxForwardArgs,
+  SumToArgs,
+  UnaryArgs,
 } from "../device.ts";
+import { type CudaBuffer, ptr } from "./buffer.ts";
 import { Convolutions } from "./conv.ts";
 import { Descriptors } from "./descriptors.ts";
 import * as elementwise from "./elementwise.ts";
@@ -58,15 +74,7 @@ import * as pool from "./pool.ts";
 import { CudaRuntime } from "./runtime.ts";
 import * as softmax from "./softmax.ts";
 
-/** A float32 buffer in device memory. */
-export interface CudaBuffer extends DeviceBuffer {
-  /** Device address. */
-  readonly ptr: bigint;
-  /** Number of float32 elements. */
-  readonly length: number;
-  /** Bytes reserved for it (its allocator size class). */
-  readonly bytes: number;
-}
+export type { CudaBuffer } from "./buffer.ts";
 
 /** Options of {@linkcode cudaDevice}. */
 export interface CudaDeviceOptions {
@@ -76,15 +84,6 @@ export interface CudaDeviceOptions {
 
 const floatBits = new Float32Array(1);
 const uintBits = new Uint32Array(floatBits.buffer);
-
-/** The address of a buffer, with a clear error for a buffer of another device. */
-function ptr(buffer: DeviceBuffer): bigint {
-  const address = (buffer as CudaBuffer).ptr;
-  if (typeof address !== "bigint") {
-    throw new Error('The CUDA device received a buffer of another device; move tensors with .to("cuda")');
-  }
-  return address;
-}
 
 function version(value: number, ...divisors: number[]): string {
   return divisors.map((d, i) => Math.floor(value / d) % (i === 0 ? Infinity : 100)).join(".");
@@ -103,12 +102,12 @@ function gib(bytes: number): string {
  * console.log(gpu.type, gpu.name); // "cuda" "cuda:0"
  * ```
  */
-export class CudaDevice implements Device {
+export class CudaDevice implements Device<CudaBuffer> {
   /** Always `"cuda"`. */
   readonly type = "cuda" as const;
   /** `"cuda:0"`. */
   readonly name: string;
-  /** float32 only. */
+  /** float32 only (int32 buffers hold class targets). */
   readonly dtypes: readonly DType[] = ["float32"];
   /** Libraries, stream, handles, allocator and kernels. */
   readonly runtime: CudaRuntime;
@@ -149,23 +148,24 @@ export class CudaDevice implements Device {
       `${paths.driver}, ${paths.cudnn}, ${paths.cublas}, ${paths.nvrtc}`;
   }
 
-  alloc(length: number, dtype: DType, zero = false): DeviceBuffer {
-    if (dtype !== "float32") {
+  alloc(length: number, dtype: DType, zero = false): CudaBuffer {
+    if (dtype === "float64") {
       throw new Error(`${this.name} holds float32 only, not ${dtype}; convert with .to("float32")`);
     }
     const block = this.runtime.allocator.alloc(length * 4);
-    const buffer: CudaBuffer = { ptr: block.ptr, length, bytes: block.size };
+    const buffer: CudaBuffer = { ptr: block.ptr, length, dtype, bytes: block.size };
     if (zero) this.fill(buffer, 0);
     return buffer;
   }
 
-  free(buffer: DeviceBuffer): void {
-    const b = buffer as CudaBuffer;
-    this.runtime.allocator.free({ ptr: ptr(b), size: b.bytes });
+  free(buffer: CudaBuffer): void {
+    this.runtime.allocator.free({ ptr: ptr(buffer), size: buffer.bytes });
   }
 
-  write(buffer: DeviceBuffer, values: Float32Array | Float64Array): void {
-    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+  write(buffer: CudaBuffer, values: HostArray): void {
+    const data = buffer.dtype === "int32"
+      ? (values instanceof Int32Array ? values : Int32Array.from(values))
+      : (values instanceof Float32Array ? values : Float32Array.from(values));
     if (data.length !== buffer.length) {
       throw new Error(`write(): ${data.length} values for a buffer of ${buffer.length}`);
     }
@@ -179,8 +179,8 @@ export class CudaDevice implements Device {
     );
   }
 
-  read(buffer: DeviceBuffer): Float32Array {
-    const out = new Float32Array(buffer.length);
+  read(buffer: CudaBuffer): Float32Array | Int32Array {
+    const out = buffer.dtype === "int32" ? new Int32Array(buffer.length) : new Float32Array(buffer.length);
     if (out.length === 0) return out;
     const { cu, check, stream } = this.runtime;
     check.cu(
@@ -191,7 +191,7 @@ export class CudaDevice implements Device {
     return out;
   }
 
-  fill(buffer: DeviceBuffer, value: number): void {
+  fill(buffer: CudaBuffer, value: number): void {
     if (buffer.length === 0) return;
     floatBits[0] = value;
     const { cu, check, stream } = this.runtime;
@@ -201,7 +201,7 @@ export class CudaDevice implements Device {
     );
   }
 
-  copy(src: DeviceBuffer, dst: DeviceBuffer): void {
+  copy(src: CudaBuffer, dst: CudaBuffer): void {
     if (src.length !== dst.length) {
       throw new Error(`copy(): source has ${src.length} elements, destination ${dst.length}`);
     }
@@ -234,252 +234,108 @@ export class CudaDevice implements Device {
     this.runtime.synchronize();
   }
 
-  binary(
-    op: BinaryOp,
-    a: DeviceBuffer,
-    aShape: readonly number[],
-    b: DeviceBuffer,
-    bShape: readonly number[],
-    out: DeviceBuffer,
-    outShape: readonly number[],
-  ): void {
-    elementwise.binary(
-      this.runtime.kernels,
-      op,
-      ptr(a),
-      aShape,
-      ptr(b),
-      bShape,
-      ptr(out),
-      outShape,
-      out.length,
-    );
+  binary(a: BinaryArgs<CudaBuffer>): void {
+    elementwise.binary(this.runtime.kernels, a);
   }
 
-  unary(op: UnaryOp, x: DeviceBuffer, out: DeviceBuffer): void {
-    elementwise.unary(this.runtime.kernels, op, ptr(x), ptr(out), x.length);
+  unary(a: UnaryArgs<CudaBuffer>): void {
+    elementwise.unary(this.runtime.kernels, a);
   }
 
-  activationBackward(op: ActivationOp, y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void {
-    elementwise.activationBackward(this.runtime.kernels, op, ptr(y), ptr(dy), ptr(dx), y.length);
+  activationBackward(a: ActivationBackwardArgs<CudaBuffer>): void {
+    elementwise.activationBackward(this.runtime.kernels, a);
   }
 
-  affine(x: DeviceBuffer, out: DeviceBuffer, scale: number, shift: number): void {
-    elementwise.affine(this.runtime.kernels, ptr(x), ptr(out), x.length, scale, shift);
+  affine(a: AffineArgs<CudaBuffer>): void {
+    elementwise.affine(this.runtime.kernels, a);
   }
 
-  pow(x: DeviceBuffer, out: DeviceBuffer, exponent: number): void {
-    elementwise.pow(this.runtime.kernels, ptr(x), ptr(out), x.length, exponent);
+  pow(a: PowArgs<CudaBuffer>): void {
+    elementwise.pow(this.runtime.kernels, a);
   }
 
-  axpy(alpha: number, x: DeviceBuffer, y: DeviceBuffer): void {
-    elementwise.axpy(this.runtime.kernels, alpha, ptr(x), ptr(y), x.length);
+  axpy(a: AxpyArgs<CudaBuffer>): void {
+    elementwise.axpy(this.runtime.kernels, a);
   }
 
-  sumTo(x: DeviceBuffer, xShape: readonly number[], out: DeviceBuffer, outShape: readonly number[]): void {
-    layout.sumTo(this.runtime.kernels, ptr(x), xShape, ptr(out), outShape);
+  sumTo(a: SumToArgs<CudaBuffer>): void {
+    layout.sumTo(this.runtime.kernels, a);
   }
 
-  permute(x: DeviceBuffer, shape: readonly number[], perm: readonly number[], y: DeviceBuffer): void {
-    layout.permute(this.runtime.kernels, ptr(x), shape, perm, ptr(y), y.length);
+  permute(a: PermuteArgs<CudaBuffer>): void {
+    layout.permute(this.runtime.kernels, a);
   }
 
-  copyBlocks(src: DeviceBuffer, dst: DeviceBuffer, copy: BlockCopy): void {
-    layout.copyBlocks(this.runtime.kernels, ptr(src), ptr(dst), copy);
+  copyBlocks(a: CopyBlocksArgs<CudaBuffer>): void {
+    layout.copyBlocks(this.runtime.kernels, a);
   }
 
-  gemm(args: GemmArgs): void {
-    gemm(this.runtime, args, ptr(args.a), ptr(args.b), ptr(args.c));
+  gemm(a: GemmArgs<CudaBuffer>): void {
+    gemm(this.runtime, a);
   }
 
-  conv2dForward(g: Conv2dGeometry, x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer): void {
-    this.#convolutions.forward(g, ptr(x), ptr(w), ptr(y));
+  conv2dForward(a: Conv2dForwardArgs<CudaBuffer>): void {
+    this.#convolutions.forward(a);
   }
 
-  conv2dBackwardData(g: Conv2dGeometry, dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer): void {
-    this.#convolutions.backwardData(g, ptr(dy), ptr(w), ptr(dx));
+  conv2dBackwardData(a: Conv2dBackwardDataArgs<CudaBuffer>): void {
+    this.#convolutions.backwardData(a);
   }
 
-  conv2dBackwardFilter(g: Conv2dGeometry, x: DeviceBuffer, dy: DeviceBuffer, dw: DeviceBuffer): void {
-    this.#convolutions.backwardFilter(g, ptr(x), ptr(dy), ptr(dw));
+  conv2dBackwardFilter(a: Conv2dBackwardFilterArgs<CudaBuffer>): void {
+    this.#convolutions.backwardFilter(a);
   }
 
-  batchNormTrain(
-    g: BatchNormGeometry,
-    x: DeviceBuffer,
-    weight: DeviceBuffer,
-    bias: DeviceBuffer,
-    runningMean: DeviceBuffer | null,
-    runningVar: DeviceBuffer | null,
-    momentum: number,
-    eps: number,
-    y: DeviceBuffer,
-    saveMean: DeviceBuffer,
-    saveInvStd: DeviceBuffer,
-  ): void {
-    norm.batchNormTrain(
-      this.runtime,
-      this.#descriptors,
-      g,
-      ptr(x),
-      ptr(weight),
-      ptr(bias),
-      runningMean ? ptr(runningMean) : 0n,
-      runningVar ? ptr(runningVar) : 0n,
-      momentum,
-      eps,
-      ptr(y),
-      ptr(saveMean),
-      ptr(saveInvStd),
-    );
+  batchNormTrain(a: BatchNormTrainArgs<CudaBuffer>): void {
+    norm.batchNormTrain(this.runtime, this.#descriptors, a);
   }
 
-  batchNormInfer(
-    g: BatchNormGeometry,
-    x: DeviceBuffer,
-    weight: DeviceBuffer,
-    bias: DeviceBuffer,
-    runningMean: DeviceBuffer,
-    runningVar: DeviceBuffer,
-    eps: number,
-    y: DeviceBuffer,
-  ): void {
-    norm.batchNormInfer(
-      this.runtime,
-      this.#descriptors,
-      g,
-      ptr(x),
-      ptr(weight),
-      ptr(bias),
-      ptr(runningMean),
-      ptr(runningVar),
-      eps,
-      ptr(y),
-    );
+  batchNormInfer(a: BatchNormInferArgs<CudaBuffer>): void {
+    norm.batchNormInfer(this.runtime, this.#descriptors, a);
   }
 
-  batchNormBackward(
-    g: BatchNormGeometry,
-    x: DeviceBuffer,
-    dy: DeviceBuffer,
-    weight: DeviceBuffer,
-    saveMean: DeviceBuffer,
-    saveInvStd: DeviceBuffer,
-    dx: DeviceBuffer,
-    dweight: DeviceBuffer,
-    dbias: DeviceBuffer,
-  ): void {
-    norm.batchNormBackward(
-      this.runtime,
-      this.#descriptors,
-      g,
-      ptr(x),
-      ptr(dy),
-      ptr(weight),
-      ptr(saveMean),
-      ptr(saveInvStd),
-      ptr(dx),
-      ptr(dweight),
-      ptr(dbias),
-    );
+  batchNormBackward(a: BatchNormBackwardArgs<CudaBuffer>): void {
+    norm.batchNormBackward(this.runtime, this.#descriptors, a);
   }
 
-  maxPool2dForward(g: Pool2dGeometry, x: DeviceBuffer, y: DeviceBuffer): void {
-    pool.maxPool2dForward(this.runtime.kernels, g, ptr(x), ptr(y));
+  maxPool2dForward(a: MaxPool2dForwardArgs<CudaBuffer>): void {
+    pool.maxPool2dForward(this.runtime.kernels, a);
   }
 
-  maxPool2dBackward(
-    g: Pool2dGeometry,
-    x: DeviceBuffer,
-    y: DeviceBuffer,
-    dy: DeviceBuffer,
-    dx: DeviceBuffer,
-  ): void {
-    pool.maxPool2dBackward(this.runtime.kernels, g, ptr(x), ptr(y), ptr(dy), ptr(dx));
+  maxPool2dBackward(a: MaxPool2dBackwardArgs<CudaBuffer>): void {
+    pool.maxPool2dBackward(this.runtime.kernels, a);
   }
 
-  adaptiveAvgPool2dForward(g: Pool2dGeometry, x: DeviceBuffer, y: DeviceBuffer): void {
-    pool.adaptiveAvgPool2dForward(this.runtime.kernels, g, ptr(x), ptr(y));
+  adaptiveAvgPool2dForward(a: AdaptiveAvgPool2dForwardArgs<CudaBuffer>): void {
+    pool.adaptiveAvgPool2dForward(this.runtime.kernels, a);
   }
 
-  adaptiveAvgPool2dBackward(g: Pool2dGeometry, dy: DeviceBuffer, dx: DeviceBuffer): void {
-    pool.adaptiveAvgPool2dBackward(this.runtime.kernels, g, ptr(dy), ptr(dx));
+  adaptiveAvgPool2dBackward(a: AdaptiveAvgPool2dBackwardArgs<CudaBuffer>): void {
+    pool.adaptiveAvgPool2dBackward(this.runtime.kernels, a);
   }
 
-  softmaxForward(g: AxisGeometry, x: DeviceBuffer, y: DeviceBuffer, log: boolean): void {
-    softmax.softmaxForward(this.runtime, this.#descriptors, g, ptr(x), ptr(y), log);
+  softmaxForward(a: SoftmaxForwardArgs<CudaBuffer>): void {
+    softmax.softmaxForward(this.runtime, this.#descriptors, a);
   }
 
-  softmaxBackward(g: AxisGeometry, y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, log: boolean): void {
-    softmax.softmaxBackward(this.runtime, this.#descriptors, g, ptr(y), ptr(dy), ptr(dx), log);
+  softmaxBackward(a: SoftmaxBackwardArgs<CudaBuffer>): void {
+    softmax.softmaxBackward(this.runtime, this.#descriptors, a);
   }
 
-  crossEntropyForward(
-    batch: number,
-    classes: number,
-    logits: DeviceBuffer,
-    targets: Int32Array,
-    labelSmoothing: number,
-    losses: DeviceBuffer,
-  ): void {
-    loss.crossEntropyForward(
-      this.runtime,
-      this.runtime.kernels,
-      batch,
-      classes,
-      ptr(logits),
-      targets,
-      labelSmoothing,
-      ptr(losses),
-    );
+  crossEntropyForward(a: CrossEntropyForwardArgs<CudaBuffer>): void {
+    loss.crossEntropyForward(this.runtime.kernels, a);
   }
 
-  crossEntropyBackward(
-    batch: number,
-    classes: number,
-    logits: DeviceBuffer,
-    targets: Int32Array,
-    labelSmoothing: number,
-    dLoss: DeviceBuffer,
-    dlogits: DeviceBuffer,
-  ): void {
-    loss.crossEntropyBackward(
-      this.runtime,
-      this.runtime.kernels,
-      batch,
-      classes,
-      ptr(logits),
-      targets,
-      labelSmoothing,
-      ptr(dLoss),
-      ptr(dlogits),
-    );
+  crossEntropyBackward(a: CrossEntropyBackwardArgs<CudaBuffer>): void {
+    loss.crossEntropyBackward(this.runtime.kernels, a);
   }
 
-  sgdUpdate(
-    param: DeviceBuffer,
-    grad: DeviceBuffer,
-    momentumBuffer: DeviceBuffer | null,
-    args: SgdArgs,
-  ): void {
-    optim.sgdUpdate(
-      this.runtime.kernels,
-      ptr(param),
-      ptr(grad),
-      momentumBuffer ? ptr(momentumBuffer) : 0n,
-      param.length,
-      args,
-    );
+  sgdUpdate(a: SgdUpdateArgs<CudaBuffer>): void {
+    optim.sgdUpdate(this.runtime.kernels, a);
   }
 
-  adamUpdate(
-    param: DeviceBuffer,
-    grad: DeviceBuffer,
-    m: DeviceBuffer,
-    v: DeviceBuffer,
-    args: AdamArgs,
-  ): void {
-    optim.adamUpdate(this.runtime.kernels, ptr(param), ptr(grad), ptr(m), ptr(v), param.length, args);
+  adamUpdate(a: AdamUpdateArgs<CudaBuffer>): void {
+    optim.adamUpdate(this.runtime.kernels, a);
   }
 }
 

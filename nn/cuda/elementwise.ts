@@ -6,9 +6,20 @@
  * @module
  */
 
-import type { ActivationOp, BinaryOp, UnaryOp } from "../device.ts";
-import { BLOCK, gridFor, type KernelLibrary, MAX_ELEMENTS } from "./launch.ts";
-import { broadcastPlan } from "./shapes.ts";
+import type {
+  ActivationBackwardArgs,
+  ActivationOp,
+  AffineArgs,
+  AxpyArgs,
+  BinaryArgs,
+  BinaryOp,
+  PowArgs,
+  UnaryArgs,
+  UnaryOp,
+} from "../device/kernels.ts";
+import { broadcastPlan } from "../device/plan.ts";
+import { type CudaBuffer, ptr } from "./buffer.ts";
+import { BLOCK, gridFor, type KernelLibrary, MAX_DIMS, MAX_ELEMENTS } from "./launch.ts";
 
 const BINARY_CODES: Readonly<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3 };
 const UNARY_CODES: Readonly<Record<UnaryOp, number>> = {
@@ -43,43 +54,48 @@ export function checkCount(op: string, n: number): void {
 }
 
 /**
+ * Throws when a collapsed plan needs more dims than the kernels' `Dims` struct holds.
+ *
+ * @param op The kernel, for the message.
+ * @param rank Dims after merging.
+ * @example
+ * ```ts
+ * import { fitsDims } from "./elementwise.ts";
+ * fitsDims("binary", 3); // fine
+ * ```
+ */
+export function fitsDims(op: string, rank: number): void {
+  if (rank > MAX_DIMS) {
+    throw new Error(
+      `${op}(): the shapes need ${rank} dims after merging, the CUDA kernels take ${MAX_DIMS}; ` +
+        `reshape the tensors first`,
+    );
+  }
+}
+
+/**
  * `out = a op b` with broadcasting.
  *
  * @param kernels Our kernels.
- * @param op The operation.
- * @param a Left operand.
- * @param aShape Its shape.
- * @param b Right operand.
- * @param bShape Its shape.
- * @param out Output.
- * @param outShape The broadcast shape (same rank).
- * @param n Output elements.
+ * @param args Operation, operands, output and shapes.
  * @example
  * ```ts
  * import { binary } from "./elementwise.ts";
- * // binary(kernels, "add", a, [2, 3], b, [1, 3], out, [2, 3], 6);
+ * // binary(kernels, { op: "add", a, aShape: [2, 3], b, bShape: [1, 3], out, outShape: [2, 3] });
  * ```
  */
-export function binary(
-  kernels: KernelLibrary,
-  op: BinaryOp,
-  a: bigint,
-  aShape: readonly number[],
-  b: bigint,
-  bShape: readonly number[],
-  out: bigint,
-  outShape: readonly number[],
-  n: number,
-): void {
+export function binary(kernels: KernelLibrary, args: BinaryArgs<CudaBuffer>): void {
+  const n = args.out.length;
   if (n === 0) return;
   checkCount("binary", n);
-  const plan = broadcastPlan(aShape, bShape, outShape);
+  const plan = broadcastPlan(args.aShape, args.bShape, args.outShape);
+  fitsDims("binary", plan.size.length);
   kernels.get("binary_op").launch(gridFor(n), BLOCK, [
-    a,
-    b,
-    out,
+    ptr(args.a),
+    ptr(args.b),
+    ptr(args.out),
     n,
-    BINARY_CODES[op],
+    BINARY_CODES[args.op],
     plan.size.length,
     plan.size,
     plan.aStride,
@@ -91,114 +107,94 @@ export function binary(
  * `out = op(x)`.
  *
  * @param kernels Our kernels.
- * @param op The operation.
- * @param x Input.
- * @param out Output.
- * @param n Elements.
+ * @param args Operation, input, output.
  * @example
  * ```ts
  * import { unary } from "./elementwise.ts";
- * // unary(kernels, "relu", x, y, n);
+ * // unary(kernels, { op: "relu", x, out });
  * ```
  */
-export function unary(kernels: KernelLibrary, op: UnaryOp, x: bigint, out: bigint, n: number): void {
+export function unary(kernels: KernelLibrary, args: UnaryArgs<CudaBuffer>): void {
+  const n = args.x.length;
   if (n === 0) return;
   checkCount("unary", n);
-  kernels.get("unary_op").launch(gridFor(n), BLOCK, [x, out, n, UNARY_CODES[op]]);
+  kernels.get("unary_op").launch(gridFor(n), BLOCK, [ptr(args.x), ptr(args.out), n, UNARY_CODES[args.op]]);
 }
 
 /**
  * `dx = dy * op'(x)` from the activation's output `y`.
  *
  * @param kernels Our kernels.
- * @param op The activation.
- * @param y Forward output.
- * @param dy Output gradient.
- * @param dx Input gradient.
- * @param n Elements.
+ * @param args Activation, forward output, output gradient, input gradient.
  * @example
  * ```ts
  * import { activationBackward } from "./elementwise.ts";
- * // activationBackward(kernels, "sigmoid", y, dy, dx, n);
+ * // activationBackward(kernels, { op: "sigmoid", y, dy, dx });
  * ```
  */
-export function activationBackward(
-  kernels: KernelLibrary,
-  op: ActivationOp,
-  y: bigint,
-  dy: bigint,
-  dx: bigint,
-  n: number,
-): void {
+export function activationBackward(kernels: KernelLibrary, args: ActivationBackwardArgs<CudaBuffer>): void {
+  const n = args.y.length;
   if (n === 0) return;
   checkCount("activationBackward", n);
-  kernels.get("activation_backward").launch(gridFor(n), BLOCK, [y, dy, dx, n, ACTIVATION_CODES[op]]);
+  kernels.get("activation_backward").launch(gridFor(n), BLOCK, [
+    ptr(args.y),
+    ptr(args.dy),
+    ptr(args.dx),
+    n,
+    ACTIVATION_CODES[args.op],
+  ]);
 }
 
 /**
  * `out = x * scale + shift`.
  *
  * @param kernels Our kernels.
- * @param x Input.
- * @param out Output.
- * @param n Elements.
- * @param scale Multiplier.
- * @param shift Addend.
+ * @param args Input, output, multiplier, addend.
  * @example
  * ```ts
  * import { affine } from "./elementwise.ts";
- * // affine(kernels, x, y, n, 2, 1); // y = 2x + 1
+ * // affine(kernels, { x, out: y, scale: 2, shift: 1 }); // y = 2x + 1
  * ```
  */
-export function affine(
-  kernels: KernelLibrary,
-  x: bigint,
-  out: bigint,
-  n: number,
-  scale: number,
-  shift: number,
-): void {
+export function affine(kernels: KernelLibrary, args: AffineArgs<CudaBuffer>): void {
+  const n = args.x.length;
   if (n === 0) return;
   checkCount("affine", n);
-  kernels.get("affine").launch(gridFor(n), BLOCK, [x, out, n, scale, shift]);
+  kernels.get("affine").launch(gridFor(n), BLOCK, [ptr(args.x), ptr(args.out), n, args.scale, args.shift]);
 }
 
 /**
  * `out = x ** exponent`.
  *
  * @param kernels Our kernels.
- * @param x Input.
- * @param out Output.
- * @param n Elements.
- * @param exponent The power.
+ * @param args Input, output, power.
  * @example
  * ```ts
  * import { pow } from "./elementwise.ts";
- * // pow(kernels, x, y, n, 2);
+ * // pow(kernels, { x, out: y, exponent: 2 });
  * ```
  */
-export function pow(kernels: KernelLibrary, x: bigint, out: bigint, n: number, exponent: number): void {
+export function pow(kernels: KernelLibrary, args: PowArgs<CudaBuffer>): void {
+  const n = args.x.length;
   if (n === 0) return;
   checkCount("pow", n);
-  kernels.get("pow_op").launch(gridFor(n), BLOCK, [x, out, n, exponent]);
+  kernels.get("pow_op").launch(gridFor(n), BLOCK, [ptr(args.x), ptr(args.out), n, args.exponent]);
 }
 
 /**
  * `y += alpha * x`.
  *
  * @param kernels Our kernels.
- * @param alpha Scale.
- * @param x Addend.
- * @param y Accumulator.
- * @param n Elements.
+ * @param args Scale, addend, accumulator.
  * @example
  * ```ts
  * import { axpy } from "./elementwise.ts";
- * // axpy(kernels, -0.1, grad, param, n);
+ * // axpy(kernels, { alpha: -0.1, x: grad, y: param });
  * ```
  */
-export function axpy(kernels: KernelLibrary, alpha: number, x: bigint, y: bigint, n: number): void {
+export function axpy(kernels: KernelLibrary, args: AxpyArgs<CudaBuffer>): void {
+  const n = args.x.length;
   if (n === 0) return;
   checkCount("axpy", n);
-  kernels.get("axpy").launch(gridFor(n), BLOCK, [x, y, n, alpha]);
+  kernels.get("axpy").launch(gridFor(n), BLOCK, [ptr(args.x), ptr(args.y), n, args.alpha]);
 }

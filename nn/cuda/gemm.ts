@@ -10,7 +10,8 @@
  */
 
 import { CUBLAS_OP_N, CUBLAS_OP_T } from "../../ffi/cublas.ts";
-import type { GemmArgs } from "../device.ts";
+import type { GemmArgs } from "../device/kernels.ts";
+import { type CudaBuffer, ptr } from "./buffer.ts";
 import type { CudaRuntime } from "./runtime.ts";
 
 const alpha = new Float32Array(1);
@@ -21,19 +22,19 @@ const beta = new Float32Array(1);
  *
  * @param runtime The runtime.
  * @param args The GEMM (row-major, strides in elements).
- * @param a Address of A.
- * @param b Address of B.
- * @param c Address of C.
  * @example
  * ```ts
  * import { gemm } from "./gemm.ts";
- * // gemm(runtime, { transA: false, transB: true, m, n, k, alpha: 1, beta: 0, a, b, c }, a.ptr, b.ptr, c.ptr);
+ * // gemm(runtime, { transA: false, transB: true, m, n, k, alpha: 1, beta: 0, a, b, c });
  * ```
  */
-export function gemm(runtime: CudaRuntime, args: GemmArgs, a: bigint, b: bigint, c: bigint): void {
+export function gemm(runtime: CudaRuntime, args: GemmArgs<CudaBuffer>): void {
   const { m, n, k } = args;
   const batch = args.batch ?? 1;
   if (m === 0 || n === 0 || batch === 0) return;
+  const a = ptr(args.a);
+  const b = ptr(args.b);
+  const c = ptr(args.c);
   alpha[0] = args.alpha;
   beta[0] = args.beta;
   const opA = args.transA ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -5,10 +5,11 @@
  * @module
  */
 
-import type { BlockCopy } from "../device.ts";
-import { checkCount } from "./elementwise.ts";
+import type { CopyBlocksArgs, PermuteArgs, SumToArgs } from "../device/kernels.ts";
+import { permutePlan, reductionPlan } from "../device/plan.ts";
+import { type CudaBuffer, ptr } from "./buffer.ts";
+import { checkCount, fitsDims } from "./elementwise.ts";
 import { BLOCK, gridFor, type KernelLibrary, MAX_BLOCKS } from "./launch.ts";
-import { permutePlan, reductionPlan } from "./shapes.ts";
 
 /**
  * Threads per block for a reduction of `count` elements into each output: enough to cover
@@ -32,31 +33,22 @@ export function reductionThreads(count: number): number {
  * `out = sum of x down to outShape`, divided by `divisor` (1 for a plain sum).
  *
  * @param kernels Our kernels.
- * @param x Input.
- * @param xShape Its shape.
- * @param out Output.
- * @param outShape Target shape (same rank, 1 where reduced).
+ * @param args Input, output and their shapes (same rank, 1 where reduced).
  * @param divisor Each sum is divided by it (global average pooling passes H*W).
  * @example
  * ```ts
  * import { sumTo } from "./layout.ts";
- * // sumTo(kernels, dy, [8, 16, 7, 7], db, [1, 16, 1, 1]);
+ * // sumTo(kernels, { x: dy, xShape: [8, 16, 7, 7], out: db, outShape: [1, 16, 1, 1] });
  * ```
  */
-export function sumTo(
-  kernels: KernelLibrary,
-  x: bigint,
-  xShape: readonly number[],
-  out: bigint,
-  outShape: readonly number[],
-  divisor = 1,
-): void {
-  const plan = reductionPlan(xShape, outShape);
+export function sumTo(kernels: KernelLibrary, args: SumToArgs<CudaBuffer>, divisor = 1): void {
+  const plan = reductionPlan(args.xShape, args.outShape);
   if (plan.outCount === 0) return;
+  fitsDims("sumTo", Math.max(plan.keptSize.length, plan.reducedSize.length));
   checkCount("sumTo", plan.outCount * plan.reduceCount);
   kernels.get("sum_to").launch(Math.min(plan.outCount, MAX_BLOCKS), reductionThreads(plan.reduceCount), [
-    x,
-    out,
+    ptr(args.x),
+    ptr(args.out),
     plan.outCount,
     plan.reduceCount,
     divisor,
@@ -73,51 +65,49 @@ export function sumTo(
  * `y = x.permute(perm)`, copied.
  *
  * @param kernels Our kernels.
- * @param x Input.
- * @param shape Shape of x.
- * @param perm Output dim i is input dim `perm[i]`.
- * @param y Output.
- * @param n Elements.
+ * @param args Input, its shape, the permutation, output.
  * @example
  * ```ts
  * import { permute } from "./layout.ts";
- * // permute(kernels, x, [2, 3, 4], [0, 2, 1], y, 24);
+ * // permute(kernels, { x, shape: [2, 3, 4], perm: [0, 2, 1], y });
  * ```
  */
-export function permute(
-  kernels: KernelLibrary,
-  x: bigint,
-  shape: readonly number[],
-  perm: readonly number[],
-  y: bigint,
-  n: number,
-): void {
+export function permute(kernels: KernelLibrary, args: PermuteArgs<CudaBuffer>): void {
+  const n = args.y.length;
   if (n === 0) return;
   checkCount("permute", n);
-  const plan = permutePlan(shape, perm);
-  kernels.get("permute").launch(gridFor(n), BLOCK, [x, y, n, plan.size.length, plan.size, plan.inStride]);
+  const plan = permutePlan(args.shape, args.perm);
+  fitsDims("permute", plan.size.length);
+  kernels.get("permute").launch(gridFor(n), BLOCK, [
+    ptr(args.x),
+    ptr(args.y),
+    n,
+    plan.size.length,
+    plan.size,
+    plan.inStride,
+  ]);
 }
 
 /**
  * Copies `src[o, srcStart + i, :]` to `dst[o, dstStart + i, :]` (concat, narrow, their grads).
  *
  * @param kernels Our kernels.
- * @param src Source.
- * @param dst Destination.
- * @param c The block geometry.
+ * @param args The block geometry, source, destination.
  * @example
  * ```ts
  * import { copyBlocks } from "./layout.ts";
- * // copyBlocks(kernels, src, dst, { outer: 2, inner: 49, srcAxis: 16, dstAxis: 64, srcStart: 0, dstStart: 16, length: 16 });
+ * // copyBlocks(kernels, { src, dst, geometry: { outer: 2, inner: 49, srcAxis: 16, dstAxis: 64, srcStart: 0,
+ * //   dstStart: 16, length: 16 } });
  * ```
  */
-export function copyBlocks(kernels: KernelLibrary, src: bigint, dst: bigint, c: BlockCopy): void {
+export function copyBlocks(kernels: KernelLibrary, args: CopyBlocksArgs<CudaBuffer>): void {
+  const c = args.geometry;
   const n = c.outer * c.length * c.inner;
   if (n === 0) return;
   checkCount("copyBlocks", Math.max(n, c.outer * c.srcAxis * c.inner, c.outer * c.dstAxis * c.inner));
   kernels.get("copy_blocks").launch(gridFor(n), BLOCK, [
-    src,
-    dst,
+    ptr(args.src),
+    ptr(args.dst),
     n,
     c.inner,
     c.length,

@@ -10,57 +10,36 @@
  */
 
 import { CUDNN_BATCHNORM_SPATIAL } from "../../ffi/cudnn.ts";
-import type { BatchNormGeometry } from "../device.ts";
+import { isEmptyView } from "../device/geometry.ts";
+import type { BatchNormBackwardArgs, BatchNormInferArgs, BatchNormTrainArgs } from "../device/kernels.ts";
+import { type CudaBuffer, ptr, zeroBuffer } from "./buffer.ts";
 import { type Descriptors, ONE, ZERO } from "./descriptors.ts";
 import type { CudaRuntime } from "./runtime.ts";
 
-/** The eps a forward pass used, by its saveInvStd address: cuDNN's backward wants the same one. */
-const epsByInvStd = new Map<bigint, number>();
-
-/** PyTorch's default, for a backward whose forward this device did not run. */
-const DEFAULT_EPS = 1e-5;
-
 /**
- * Training-mode forward. Updates the running stats when both are given (0n otherwise).
+ * Training-mode forward. Updates the running stats when both are given. Returns before cuDNN on
+ * an empty view (cuDNN rejects zero-sized descriptors).
  *
  * @param runtime The runtime.
  * @param descriptors Descriptor caches.
- * @param g Geometry.
- * @param x Input.
- * @param weight Per-channel scale.
- * @param bias Per-channel shift.
- * @param runningMean Running mean or 0n.
- * @param runningVar Running variance or 0n.
- * @param momentum Weight of the batch statistics in the running ones.
- * @param eps Added to the variance.
- * @param y Output.
- * @param saveMean Batch mean (written).
- * @param saveInvStd 1 / sqrt(biased var + eps) (written).
+ * @param args Geometry, input, scale, shift, running stats (or null), momentum, eps, outputs.
  * @example
  * ```ts
  * import { batchNormTrain } from "./norm.ts";
- * // batchNormTrain(runtime, descriptors, g, x, w, b, rm, rv, 0.1, 1e-5, y, mean, invStd);
+ * // batchNormTrain(runtime, descriptors, { geometry, x, weight, bias, runningMean, runningVar,
+ * //   momentum: 0.1, eps: 1e-5, y, saveMean, saveInvStd });
  * ```
  */
 export function batchNormTrain(
   runtime: CudaRuntime,
   descriptors: Descriptors,
-  g: BatchNormGeometry,
-  x: bigint,
-  weight: bigint,
-  bias: bigint,
-  runningMean: bigint,
-  runningVar: bigint,
-  momentum: number,
-  eps: number,
-  y: bigint,
-  saveMean: bigint,
-  saveInvStd: bigint,
+  args: BatchNormTrainArgs<CudaBuffer>,
 ): void {
+  const g = args.geometry;
+  if (isEmptyView(g)) return;
   const data = descriptors.tensor(g.batch, g.channels, g.spatial, 1);
   const stats = descriptors.tensor(1, g.channels, 1, 1);
-  const running = runningMean !== 0n && runningVar !== 0n;
-  epsByInvStd.set(saveInvStd, eps);
+  const running = args.runningMean !== null && args.runningVar !== null;
   runtime.check.cudnn(
     "cudnnBatchNormalizationForwardTraining",
     runtime.dnn.cudnnBatchNormalizationForwardTraining(
@@ -69,18 +48,18 @@ export function batchNormTrain(
       ONE,
       ZERO,
       data,
-      x,
+      ptr(args.x),
       data,
-      y,
+      ptr(args.y),
       stats,
-      weight,
-      bias,
-      momentum,
-      running ? runningMean : 0n,
-      running ? runningVar : 0n,
-      eps,
-      saveMean,
-      saveInvStd,
+      ptr(args.weight),
+      ptr(args.bias),
+      args.momentum,
+      running ? ptr(args.runningMean!) : 0n,
+      running ? ptr(args.runningVar!) : 0n,
+      args.eps,
+      ptr(args.saveMean),
+      ptr(args.saveInvStd),
     ),
   );
 }
@@ -90,32 +69,20 @@ export function batchNormTrain(
  *
  * @param runtime The runtime.
  * @param descriptors Descriptor caches.
- * @param g Geometry.
- * @param x Input.
- * @param weight Per-channel scale.
- * @param bias Per-channel shift.
- * @param runningMean Running mean.
- * @param runningVar Running variance.
- * @param eps Added to the variance.
- * @param y Output.
+ * @param args Geometry, input, scale, shift, running stats, eps, output.
  * @example
  * ```ts
  * import { batchNormInfer } from "./norm.ts";
- * // batchNormInfer(runtime, descriptors, g, x, w, b, runningMean, runningVar, 1e-5, y);
+ * // batchNormInfer(runtime, descriptors, { geometry, x, weight, bias, runningMean, runningVar, eps: 1e-5, y });
  * ```
  */
 export function batchNormInfer(
   runtime: CudaRuntime,
   descriptors: Descriptors,
-  g: BatchNormGeometry,
-  x: bigint,
-  weight: bigint,
-  bias: bigint,
-  runningMean: bigint,
-  runningVar: bigint,
-  eps: number,
-  y: bigint,
+  args: BatchNormInferArgs<CudaBuffer>,
 ): void {
+  const g = args.geometry;
+  if (isEmptyView(g)) return;
   const data = descriptors.tensor(g.batch, g.channels, g.spatial, 1);
   const stats = descriptors.tensor(1, g.channels, 1, 1);
   runtime.check.cudnn(
@@ -126,52 +93,44 @@ export function batchNormInfer(
       ONE,
       ZERO,
       data,
-      x,
+      ptr(args.x),
       data,
-      y,
+      ptr(args.y),
       stats,
-      weight,
-      bias,
-      runningMean,
-      runningVar,
-      eps,
+      ptr(args.weight),
+      ptr(args.bias),
+      ptr(args.runningMean),
+      ptr(args.runningVar),
+      args.eps,
     ),
   );
 }
 
 /**
- * Training-mode backward: dx, dweight and dbias, all overwritten (both betas are 0).
+ * Training-mode backward: dx, dweight and dbias, all overwritten (both betas are 0), with the eps
+ * of the forward (cuDNN takes it again next to the saved statistics). An empty view writes zero
+ * weight and bias gradients.
  *
  * @param runtime The runtime.
  * @param descriptors Descriptor caches.
- * @param g Geometry.
- * @param x Forward input.
- * @param dy Output gradient.
- * @param weight Per-channel scale.
- * @param saveMean Batch mean from the forward.
- * @param saveInvStd Inverse std from the forward.
- * @param dx Input gradient.
- * @param dweight Scale gradient.
- * @param dbias Shift gradient.
+ * @param args Geometry, forward input, output gradient, scale, saved statistics, eps, outputs.
  * @example
  * ```ts
  * import { batchNormBackward } from "./norm.ts";
- * // batchNormBackward(runtime, descriptors, g, x, dy, w, saveMean, saveInvStd, dx, dw, db);
+ * // batchNormBackward(runtime, descriptors, { geometry, x, dy, weight, saveMean, saveInvStd, eps: 1e-5,
+ * //   dx, dweight, dbias });
  * ```
  */
 export function batchNormBackward(
   runtime: CudaRuntime,
   descriptors: Descriptors,
-  g: BatchNormGeometry,
-  x: bigint,
-  dy: bigint,
-  weight: bigint,
-  saveMean: bigint,
-  saveInvStd: bigint,
-  dx: bigint,
-  dweight: bigint,
-  dbias: bigint,
+  args: BatchNormBackwardArgs<CudaBuffer>,
 ): void {
+  const g = args.geometry;
+  if (isEmptyView(g)) {
+    for (const b of [args.dweight, args.dbias]) zeroBuffer(runtime, b);
+    return;
+  }
   const data = descriptors.tensor(g.batch, g.channels, g.spatial, 1);
   const stats = descriptors.tensor(1, g.channels, 1, 1);
   runtime.check.cudnn(
@@ -184,18 +143,18 @@ export function batchNormBackward(
       ONE,
       ZERO,
       data,
-      x,
+      ptr(args.x),
       data,
-      dy,
+      ptr(args.dy),
       data,
-      dx,
+      ptr(args.dx),
       stats,
-      weight,
-      dweight,
-      dbias,
-      epsByInvStd.get(saveInvStd) ?? DEFAULT_EPS,
-      saveMean,
-      saveInvStd,
+      ptr(args.weight),
+      ptr(args.dweight),
+      ptr(args.dbias),
+      args.eps,
+      ptr(args.saveMean),
+      ptr(args.saveInvStd),
     ),
   );
 }

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { AdamArgs, SgdArgs } from "../device.ts";
+import type { AdamUpdateArgs, SgdUpdateArgs } from "../device/kernels.ts";
+import { type CudaBuffer, ptr } from "./buffer.ts";
 import { checkCount } from "./elementwise.ts";
 import { BLOCK, gridFor, type KernelLibrary } from "./launch.ts";
 
@@ -13,31 +14,22 @@ import { BLOCK, gridFor, type KernelLibrary } from "./launch.ts";
  * One SGD step in place.
  *
  * @param kernels Our kernels.
- * @param param Parameter.
- * @param grad Gradient.
- * @param momentumBuffer Momentum buffer or 0n.
- * @param n Elements.
- * @param a Hyper-parameters.
+ * @param a Parameter, gradient, momentum buffer (or null), hyper-parameters.
  * @example
  * ```ts
  * import { sgdUpdate } from "./optim.ts";
- * // sgdUpdate(kernels, p, g, 0n, n, { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true });
+ * // sgdUpdate(kernels, { param, grad, momentumBuffer: null, lr: 0.1, momentum: 0, dampening: 0,
+ * //   weightDecay: 0, nesterov: false, firstStep: true });
  * ```
  */
-export function sgdUpdate(
-  kernels: KernelLibrary,
-  param: bigint,
-  grad: bigint,
-  momentumBuffer: bigint,
-  n: number,
-  a: SgdArgs,
-): void {
+export function sgdUpdate(kernels: KernelLibrary, a: SgdUpdateArgs<CudaBuffer>): void {
+  const n = a.param.length;
   if (n === 0) return;
   checkCount("sgdUpdate", n);
   kernels.get("sgd_update").launch(gridFor(n), BLOCK, [
-    param,
-    grad,
-    momentumBuffer,
+    ptr(a.param),
+    ptr(a.grad),
+    a.momentumBuffer ? ptr(a.momentumBuffer) : 0n,
     n,
     a.lr,
     a.momentum,
@@ -45,7 +37,7 @@ export function sgdUpdate(
     a.weightDecay,
     a.nesterov ? 1 : 0,
     a.firstStep ? 1 : 0,
-    momentumBuffer === 0n ? 0 : 1,
+    a.momentumBuffer ? 1 : 0,
   ]);
 }
 
@@ -53,36 +45,25 @@ export function sgdUpdate(
  * One Adam / AdamW step in place.
  *
  * @param kernels Our kernels.
- * @param param Parameter.
- * @param grad Gradient.
- * @param m First moment.
- * @param v Second moment.
- * @param n Elements.
- * @param a Hyper-parameters.
+ * @param a Parameter, gradient, moments, hyper-parameters.
  * @example
  * ```ts
  * import { adamUpdate } from "./optim.ts";
- * // adamUpdate(kernels, p, g, m, v, n, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step: 1 });
+ * // adamUpdate(kernels, { param, grad, m, v, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0,
+ * //   decoupled: false, step: 1 });
  * ```
  */
-export function adamUpdate(
-  kernels: KernelLibrary,
-  param: bigint,
-  grad: bigint,
-  m: bigint,
-  v: bigint,
-  n: number,
-  a: AdamArgs,
-): void {
+export function adamUpdate(kernels: KernelLibrary, a: AdamUpdateArgs<CudaBuffer>): void {
+  const n = a.param.length;
   if (n === 0) return;
   checkCount("adamUpdate", n);
   const stepSize = a.lr / (1 - Math.pow(a.beta1, a.step));
   const sqrtCorrection2 = Math.sqrt(1 - Math.pow(a.beta2, a.step));
   kernels.get("adam_update").launch(gridFor(n), BLOCK, [
-    param,
-    grad,
-    m,
-    v,
+    ptr(a.param),
+    ptr(a.grad),
+    ptr(a.m),
+    ptr(a.v),
     n,
     a.beta1,
     a.beta2,

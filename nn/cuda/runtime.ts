@@ -82,7 +82,6 @@ export class CudaRuntime {
   readonly kernels: KernelLibrary;
   #allowTf32 = false;
   #workspace: { ptr: bigint; size: number } | null = null;
-  #int32Scratch: { ptr: bigint; size: number } | null = null;
 
   /**
    * Initialises the driver, makes the GPU's primary context current and creates the stream and
@@ -173,21 +172,6 @@ export class CudaRuntime {
     if (bytes === 0) return 0n;
     this.#workspace = this.#grow(this.#workspace, bytes);
     return this.#workspace.ptr;
-  }
-
-  /**
-   * Copies host int32 values (e.g. class targets) into a reused device buffer, in stream order.
-   *
-   * @param values The values.
-   * @returns The device address; valid until the next call.
-   */
-  uploadInt32(values: Int32Array): bigint {
-    this.#int32Scratch = this.#grow(this.#int32Scratch, values.byteLength);
-    this.check.cu(
-      "cuMemcpyHtoDAsync_v2",
-      this.cu.cuMemcpyHtoDAsync_v2(this.#int32Scratch.ptr, values, BigInt(values.byteLength), this.stream),
-    );
-    return this.#int32Scratch.ptr;
   }
 
   #grow(current: { ptr: bigint; size: number } | null, bytes: number): { ptr: bigint; size: number } {

@@ -7,7 +7,9 @@
  */
 
 import { CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_LOG, CUDNN_SOFTMAX_MODE_CHANNEL } from "../../ffi/cudnn.ts";
-import type { AxisGeometry } from "../device.ts";
+import { isEmptyView } from "../device/geometry.ts";
+import type { SoftmaxBackwardArgs, SoftmaxForwardArgs } from "../device/kernels.ts";
+import { type CudaBuffer, ptr } from "./buffer.ts";
 import { type Descriptors, ONE, ZERO } from "./descriptors.ts";
 import type { CudaRuntime } from "./runtime.ts";
 
@@ -16,24 +18,20 @@ import type { CudaRuntime } from "./runtime.ts";
  *
  * @param runtime The runtime.
  * @param descriptors Descriptor caches.
- * @param g Geometry.
- * @param x Input.
- * @param y Output.
- * @param log Log-softmax instead.
+ * @param args Geometry, input, output, log-softmax or not.
  * @example
  * ```ts
  * import { softmaxForward } from "./softmax.ts";
- * // softmaxForward(runtime, descriptors, { outer: 8, axis: 10, inner: 1 }, x, y, false);
+ * // softmaxForward(runtime, descriptors, { geometry: { outer: 8, axis: 10, inner: 1 }, x, y, log: false });
  * ```
  */
 export function softmaxForward(
   runtime: CudaRuntime,
   descriptors: Descriptors,
-  g: AxisGeometry,
-  x: bigint,
-  y: bigint,
-  log: boolean,
+  args: SoftmaxForwardArgs<CudaBuffer>,
 ): void {
+  const { geometry: g, log } = args;
+  if (isEmptyView(g)) return;
   const desc = descriptors.tensor(g.outer, g.axis, g.inner, 1);
   runtime.check.cudnn(
     "cudnnSoftmaxForward",
@@ -43,10 +41,10 @@ export function softmaxForward(
       CUDNN_SOFTMAX_MODE_CHANNEL,
       ONE,
       desc,
-      x,
+      ptr(args.x),
       ZERO,
       desc,
-      y,
+      ptr(args.y),
     ),
   );
 }
@@ -57,26 +55,20 @@ export function softmaxForward(
  *
  * @param runtime The runtime.
  * @param descriptors Descriptor caches.
- * @param g Geometry.
- * @param y Forward output.
- * @param dy Output gradient.
- * @param dx Input gradient (overwritten).
- * @param log Whether the forward was log-softmax.
+ * @param args Geometry, forward output, output gradient, input gradient (overwritten), log or not.
  * @example
  * ```ts
  * import { softmaxBackward } from "./softmax.ts";
- * // softmaxBackward(runtime, descriptors, { outer: 8, axis: 10, inner: 1 }, y, dy, dx, false);
+ * // softmaxBackward(runtime, descriptors, { geometry: { outer: 8, axis: 10, inner: 1 }, y, dy, dx, log: false });
  * ```
  */
 export function softmaxBackward(
   runtime: CudaRuntime,
   descriptors: Descriptors,
-  g: AxisGeometry,
-  y: bigint,
-  dy: bigint,
-  dx: bigint,
-  log: boolean,
+  args: SoftmaxBackwardArgs<CudaBuffer>,
 ): void {
+  const { geometry: g, log } = args;
+  if (isEmptyView(g)) return;
   const desc = descriptors.tensor(g.outer, g.axis, g.inner, 1);
   runtime.check.cudnn(
     "cudnnSoftmaxBackward",
@@ -86,12 +78,12 @@ export function softmaxBackward(
       CUDNN_SOFTMAX_MODE_CHANNEL,
       ONE,
       desc,
-      y,
+      ptr(args.y),
       desc,
-      dy,
+      ptr(args.dy),
       ZERO,
       desc,
-      dx,
+      ptr(args.dx),
     ),
   );
 }

@@ -29,7 +29,7 @@ export function sumToShape(t: Tensor, shape: readonly number[]): Tensor {
   const padded = padShape(shape, t.ndim);
   if (padded.every((d, i) => d === t.shape[i])) return reshape(t, shape);
   const out = emptyLike(t, shape);
-  t.device.sumTo(t.buffer, t.shape, out.buffer, padded);
+  t.device.sumTo({ x: t.buffer, xShape: t.shape, out: out.buffer, outShape: padded });
   return out;
 }
 
@@ -49,15 +49,15 @@ export function sumToShape(t: Tensor, shape: readonly number[]): Tensor {
 export function expand(t: Tensor, shape: readonly number[]): Tensor {
   const out = emptyLike(t, shape);
   const zero = fullLike(t, new Array<number>(shape.length).fill(1), 0);
-  t.device.binary(
-    "add",
-    t.buffer,
-    padShape(t.shape, shape.length),
-    zero.buffer,
-    zero.shape,
-    out.buffer,
-    shape,
-  );
+  t.device.binary({
+    op: "add",
+    a: t.buffer,
+    aShape: padShape(t.shape, shape.length),
+    b: zero.buffer,
+    bShape: zero.shape,
+    out: out.buffer,
+    outShape: shape,
+  });
   zero.dispose();
   return out;
 }

@@ -139,9 +139,18 @@ export function conv2d(
   }
   const outShape = [g.batch, g.outChannels, g.outHeight, g.outWidth];
   const y = emptyLike(x, outShape);
-  device.conv2dForward(g, x.buffer, weight.buffer, y.buffer);
+  device.conv2dForward({ geometry: g, x: x.buffer, w: weight.buffer, y: y.buffer });
   if (bias) {
-    device.binary("add", y.buffer, outShape, bias.buffer, [1, g.outChannels, 1, 1], y.buffer, outShape);
+    const channel = [1, g.outChannels, 1, 1];
+    device.binary({
+      op: "add",
+      a: y.buffer,
+      aShape: outShape,
+      b: bias.buffer,
+      bShape: channel,
+      out: y.buffer,
+      outShape,
+    });
   }
   return record(y, "conv2d", inputs, (dy) => {
     let dx: Tensor | null = null;
@@ -149,15 +158,15 @@ export function conv2d(
     let db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = emptyLike(x, x.shape);
-      device.conv2dBackwardData(g, dy.buffer, weight.buffer, dx.buffer);
+      device.conv2dBackwardData({ geometry: g, dy: dy.buffer, w: weight.buffer, dx: dx.buffer });
     }
     if (weight.requiresGrad) {
       dw = emptyLike(weight, weight.shape);
-      device.conv2dBackwardFilter(g, x.buffer, dy.buffer, dw.buffer);
+      device.conv2dBackwardFilter({ geometry: g, x: x.buffer, dy: dy.buffer, dw: dw.buffer });
     }
     if (bias?.requiresGrad) {
       db = emptyLike(bias, bias.shape);
-      device.sumTo(dy.buffer, outShape, db.buffer, [1, g.outChannels, 1, 1]);
+      device.sumTo({ x: dy.buffer, xShape: outShape, out: db.buffer, outShape: [1, g.outChannels, 1, 1] });
     }
     return bias ? [dx, dw, db] : [dx, dw];
   });

@@ -19,22 +19,22 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const device = sameDevice(op, a, b);
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = emptyLike(a, shape);
-  device.binary(
+  device.binary({
     op,
-    a.buffer,
-    padShape(a.shape, shape.length),
-    b.buffer,
-    padShape(b.shape, shape.length),
-    out.buffer,
-    shape,
-  );
+    a: a.buffer,
+    aShape: padShape(a.shape, shape.length),
+    b: b.buffer,
+    bShape: padShape(b.shape, shape.length),
+    out: out.buffer,
+    outShape: shape,
+  });
   return out;
 }
 
 /** `x * scale + shift` (not recorded). */
 function affineRaw(x: Tensor, scale: number, shift: number): Tensor {
   const out = emptyLike(x, x.shape);
-  x.device.affine(x.buffer, out.buffer, scale, shift);
+  x.device.affine({ x: x.buffer, out: out.buffer, scale, shift });
   return out;
 }
 
@@ -142,7 +142,7 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
     if (b.requiresGrad) {
       // d(a/b)/db = -(a/b)/b, so gb = -(g/b) * out
       const t = binaryRaw("mul", gOverB, out);
-      t.device.affine(t.buffer, t.buffer, -1, 0);
+      t.device.affine({ x: t.buffer, out: t.buffer, scale: -1, shift: 0 });
       gb = reduceGrad(t, b.shape);
     }
     if (!a.requiresGrad) {
@@ -155,7 +155,7 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
 
 function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
   const out = emptyLike(x, x.shape);
-  x.device.unary(op, x.buffer, out.buffer);
+  x.device.unary({ op, x: x.buffer, out: out.buffer });
   return out;
 }
 
@@ -224,7 +224,7 @@ export function sqrt(x: Tensor): Tensor {
   const y = unaryRaw("sqrt", x);
   return record(y, "sqrt", [x], (g) => {
     const half = binaryRaw("div", g, y);
-    x.device.affine(half.buffer, half.buffer, 0.5, 0);
+    x.device.affine({ x: half.buffer, out: half.buffer, scale: 0.5, shift: 0 });
     return [half];
   });
 }
@@ -245,11 +245,11 @@ export function abs(x: Tensor): Tensor {
   return record(unaryRaw("abs", x), "abs", [x], (g) => {
     // sign(x) * g = g*[x > 0] - g*[-x > 0]
     const positive = emptyLike(g, g.shape);
-    x.device.activationBackward("relu", x.buffer, g.buffer, positive.buffer);
+    x.device.activationBackward({ op: "relu", y: x.buffer, dy: g.buffer, dx: positive.buffer });
     const minusX = unaryRaw("neg", x);
     const negative = emptyLike(g, g.shape);
-    x.device.activationBackward("relu", minusX.buffer, g.buffer, negative.buffer);
-    x.device.axpy(-1, negative.buffer, positive.buffer);
+    x.device.activationBackward({ op: "relu", y: minusX.buffer, dy: g.buffer, dx: negative.buffer });
+    x.device.axpy({ alpha: -1, x: negative.buffer, y: positive.buffer });
     minusX.dispose();
     negative.dispose();
     return [positive];
@@ -271,11 +271,11 @@ export function abs(x: Tensor): Tensor {
  */
 export function pow(x: Tensor, exponent: number): Tensor {
   const y = emptyLike(x, x.shape);
-  x.device.pow(x.buffer, y.buffer, exponent);
+  x.device.pow({ x: x.buffer, out: y.buffer, exponent });
   return record(y, "pow", [x], (g) => {
     const d = emptyLike(x, x.shape);
-    x.device.pow(x.buffer, d.buffer, exponent - 1);
-    x.device.affine(d.buffer, d.buffer, exponent, 0);
+    x.device.pow({ x: x.buffer, out: d.buffer, exponent: exponent - 1 });
+    x.device.affine({ x: d.buffer, out: d.buffer, scale: exponent, shift: 0 });
     const out = binaryRaw("mul", g, d);
     d.dispose();
     return [out];
@@ -286,7 +286,7 @@ function activation(op: ActivationOp, x: Tensor): Tensor {
   const y = unaryRaw(op, x);
   return record(y, op, [x], (g) => {
     const dx = emptyLike(g, g.shape);
-    x.device.activationBackward(op, y.buffer, g.buffer, dx.buffer);
+    x.device.activationBackward({ op, y: y.buffer, dy: g.buffer, dx: dx.buffer });
     return [dx];
   });
 }

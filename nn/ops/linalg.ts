@@ -120,10 +120,16 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     shape,
   });
   if (bias) {
-    device.binary("add", y.buffer, [rows, outFeatures], bias.buffer, [1, outFeatures], y.buffer, [
-      rows,
-      outFeatures,
-    ]);
+    const outShape = [rows, outFeatures];
+    device.binary({
+      op: "add",
+      a: y.buffer,
+      aShape: outShape,
+      b: bias.buffer,
+      bShape: [1, outFeatures],
+      out: y.buffer,
+      outShape,
+    });
   }
   return record(y, "linear", inputs, (g) => [
     // dx = g W, dW = gᵀ x, db = sum of g's rows
@@ -159,6 +165,6 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
 
 function sumRows(g: Tensor, rows: number, cols: number): Tensor {
   const out = emptyLike(g, [cols]);
-  g.device.sumTo(g.buffer, [rows, cols], out.buffer, [1, cols]);
+  g.device.sumTo({ x: g.buffer, xShape: [rows, cols], out: out.buffer, outShape: [1, cols] });
   return out;
 }

@@ -70,16 +70,16 @@ export function batchNorm(
     if (!runningMean || !runningVar) {
       throw new Error("batchNorm(): running statistics are required when not training");
     }
-    device.batchNormInfer(
-      g,
-      x.buffer,
-      weight.buffer,
-      bias.buffer,
-      runningMean.buffer,
-      runningVar.buffer,
+    device.batchNormInfer({
+      geometry: g,
+      x: x.buffer,
+      weight: weight.buffer,
+      bias: bias.buffer,
+      runningMean: runningMean.buffer,
+      runningVar: runningVar.buffer,
       eps,
-      y.buffer,
-    );
+      y: y.buffer,
+    });
     return record(
       y,
       "batchNorm",
@@ -94,34 +94,35 @@ export function batchNorm(
   }
   const saveMean = emptyLike(x, [channels]);
   const saveInvStd = emptyLike(x, [channels]);
-  device.batchNormTrain(
-    g,
-    x.buffer,
-    weight.buffer,
-    bias.buffer,
-    runningMean?.buffer ?? null,
-    runningVar?.buffer ?? null,
+  device.batchNormTrain({
+    geometry: g,
+    x: x.buffer,
+    weight: weight.buffer,
+    bias: bias.buffer,
+    runningMean: runningMean?.buffer ?? null,
+    runningVar: runningVar?.buffer ?? null,
     momentum,
     eps,
-    y.buffer,
-    saveMean.buffer,
-    saveInvStd.buffer,
-  );
+    y: y.buffer,
+    saveMean: saveMean.buffer,
+    saveInvStd: saveInvStd.buffer,
+  });
   const out = record(y, "batchNorm", [x, weight, bias], (dy) => {
     const dx = emptyLike(x, x.shape);
     const dw = emptyLike(weight, [channels]);
     const db = emptyLike(bias, [channels]);
-    device.batchNormBackward(
-      g,
-      x.buffer,
-      dy.buffer,
-      weight.buffer,
-      saveMean.buffer,
-      saveInvStd.buffer,
-      dx.buffer,
-      dw.buffer,
-      db.buffer,
-    );
+    device.batchNormBackward({
+      geometry: g,
+      x: x.buffer,
+      dy: dy.buffer,
+      weight: weight.buffer,
+      saveMean: saveMean.buffer,
+      saveInvStd: saveInvStd.buffer,
+      eps,
+      dx: dx.buffer,
+      dweight: dw.buffer,
+      dbias: db.buffer,
+    });
     return [
       x.requiresGrad ? dx : (dx.dispose(), null),
       weight.requiresGrad ? dw : (dw.dispose(), null),
@@ -155,19 +156,51 @@ function inferBackward(
   const scale = emptyLike(x, [g.channels]);
   device.write(scale.buffer, invStd.map((s, c) => s * w[c]));
   const dx = emptyLike(x, x.shape);
-  device.binary("mul", dy.buffer, full, scale.buffer, shape, dx.buffer, full);
+  device.binary({
+    op: "mul",
+    a: dy.buffer,
+    aShape: full,
+    b: scale.buffer,
+    bShape: shape,
+    out: dx.buffer,
+    outShape: full,
+  });
   // xhat = (x - mean) * invStd
   const shift = emptyLike(x, [g.channels]);
   device.write(shift.buffer, mean.map((m, c) => -m * invStd[c]));
   device.write(scale.buffer, invStd);
   const xhat = emptyLike(x, x.shape);
-  device.binary("mul", x.buffer, full, scale.buffer, shape, xhat.buffer, full);
-  device.binary("add", xhat.buffer, full, shift.buffer, shape, xhat.buffer, full);
-  device.binary("mul", xhat.buffer, full, dy.buffer, full, xhat.buffer, full);
+  device.binary({
+    op: "mul",
+    a: x.buffer,
+    aShape: full,
+    b: scale.buffer,
+    bShape: shape,
+    out: xhat.buffer,
+    outShape: full,
+  });
+  device.binary({
+    op: "add",
+    a: xhat.buffer,
+    aShape: full,
+    b: shift.buffer,
+    bShape: shape,
+    out: xhat.buffer,
+    outShape: full,
+  });
+  device.binary({
+    op: "mul",
+    a: xhat.buffer,
+    aShape: full,
+    b: dy.buffer,
+    bShape: full,
+    out: xhat.buffer,
+    outShape: full,
+  });
   const dw = emptyLike(weight, [g.channels]);
-  device.sumTo(xhat.buffer, full, dw.buffer, shape);
+  device.sumTo({ x: xhat.buffer, xShape: full, out: dw.buffer, outShape: shape });
   const db = emptyLike(weight, [g.channels]);
-  device.sumTo(dy.buffer, full, db.buffer, shape);
+  device.sumTo({ x: dy.buffer, xShape: full, out: db.buffer, outShape: shape });
   for (const t of [scale, shift, xhat]) t.dispose();
   return [dx, dw, db];
 }

@@ -74,10 +74,10 @@ export function maxPool2d(
     padW,
   };
   const y = emptyLike(x, [batch, channels, outHeight, outWidth]);
-  x.device.maxPool2dForward(g, x.buffer, y.buffer);
+  x.device.maxPool2dForward({ geometry: g, x: x.buffer, y: y.buffer });
   return record(y, "maxPool2d", [x], (dy) => {
     const dx = emptyLike(x, x.shape);
-    x.device.maxPool2dBackward(g, x.buffer, y.buffer, dy.buffer, dx.buffer);
+    x.device.maxPool2dBackward({ geometry: g, x: x.buffer, y: y.buffer, dy: dy.buffer, dx: dx.buffer });
     return [dx];
   });
 }
@@ -117,10 +117,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [numb
     padW: 0,
   };
   const y = emptyLike(x, [batch, channels, outHeight, outWidth]);
-  x.device.adaptiveAvgPool2dForward(g, x.buffer, y.buffer);
+  x.device.adaptiveAvgPool2dForward({ geometry: g, x: x.buffer, y: y.buffer });
   return record(y, "adaptiveAvgPool2d", [x], (dy) => {
     const dx = emptyLike(x, x.shape);
-    x.device.adaptiveAvgPool2dBackward(g, dy.buffer, dx.buffer);
+    x.device.adaptiveAvgPool2dBackward({ geometry: g, dy: dy.buffer, dx: dx.buffer });
     return [dx];
   });
 }

@@ -43,7 +43,7 @@ function reducedShapes(
 export function sum(x: Tensor, dims?: number | readonly number[], keepdim = false): Tensor {
   const { keep, out: outShape } = reducedShapes("sum", x, dims, keepdim);
   const out = emptyLike(x, outShape);
-  x.device.sumTo(x.buffer, x.shape, out.buffer, keep);
+  x.device.sumTo({ x: x.buffer, xShape: x.shape, out: out.buffer, outShape: keep });
   return record(out, "sum", [x], (g) => {
     const gk = reshape(g, keep);
     const dx = expand(gk, x.shape);

@@ -128,7 +128,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
     throw new Error(`permute(): [${dims}] is not a permutation of ${x.ndim} dims`);
   }
   const y = emptyLike(x, perm.map((p) => x.shape[p]));
-  x.device.permute(x.buffer, x.shape, perm, y.buffer);
+  x.device.permute({ x: x.buffer, shape: x.shape, perm, y: y.buffer });
   const inverse = new Array<number>(perm.length);
   perm.forEach((p, i) => (inverse[p] = i));
   return record(y, "permute", [x], (g) => [permute(g, inverse)]);
@@ -200,14 +200,18 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   const offsets: number[] = [];
   for (const t of tensors) {
     offsets.push(offset);
-    device.copyBlocks(t.buffer, y.buffer, {
-      outer,
-      inner,
-      srcAxis: t.shape[d],
-      dstAxis: total,
-      srcStart: 0,
-      dstStart: offset,
-      length: t.shape[d],
+    device.copyBlocks({
+      geometry: {
+        outer,
+        inner,
+        srcAxis: t.shape[d],
+        dstAxis: total,
+        srcStart: 0,
+        dstStart: offset,
+        length: t.shape[d],
+      },
+      src: t.buffer,
+      dst: y.buffer,
     });
     offset += t.shape[d];
   }
@@ -267,17 +271,13 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   const y = emptyLike(x, shape);
   const { outer, inner } = around(x.shape, d);
   const geometry = { outer, inner, srcAxis: size, dstAxis: length, srcStart: start, dstStart: 0, length };
-  x.device.copyBlocks(x.buffer, y.buffer, geometry);
+  x.device.copyBlocks({ geometry, src: x.buffer, dst: y.buffer });
   return record(y, "narrow", [x], (g) => {
     const dx = emptyLike(g, x.shape, true);
-    g.device.copyBlocks(g.buffer, dx.buffer, {
-      outer,
-      inner,
-      srcAxis: length,
-      dstAxis: size,
-      srcStart: 0,
-      dstStart: start,
-      length,
+    g.device.copyBlocks({
+      geometry: { outer, inner, srcAxis: length, dstAxis: size, srcStart: 0, dstStart: start, length },
+      src: g.buffer,
+      dst: dx.buffer,
     });
     return [dx];
   });

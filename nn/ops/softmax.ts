@@ -21,10 +21,10 @@ function axisGeometry(op: string, x: Tensor, dim: number): AxisGeometry {
 function softmaxOp(name: string, x: Tensor, dim: number, log: boolean): Tensor {
   const g = axisGeometry(name, x, dim);
   const y = emptyLike(x, x.shape);
-  x.device.softmaxForward(g, x.buffer, y.buffer, log);
+  x.device.softmaxForward({ geometry: g, x: x.buffer, y: y.buffer, log });
   return record(y, name, [x], (dy) => {
     const dx = emptyLike(x, x.shape);
-    x.device.softmaxBackward(g, y.buffer, dy.buffer, dx.buffer, log);
+    x.device.softmaxBackward({ geometry: g, y: y.buffer, dy: dy.buffer, dx: dx.buffer, log });
     return [dx];
   });
 }

@@ -6,7 +6,16 @@
 
 import assert from "node:assert/strict";
 import { cpu } from "../../nn/cpu/device.ts";
-import type { Conv2dGeometry, Device, DeviceBuffer, Pool2dGeometry } from "../../nn/device.ts";
+import type {
+  BatchNormGeometry,
+  BatchNormTrainArgs,
+  Conv2dGeometry,
+  Device,
+  DeviceBuffer,
+  Pool2dGeometry,
+} from "../../nn/device.ts";
+import { crossEntropy } from "../../nn/loss.ts";
+import { zeros } from "../../nn/creation.ts";
 import { assertClose, assertThrows, type Tolerance } from "../helpers.ts";
 import { gpuTest, randomArray, size } from "./support.ts";
 
@@ -89,7 +98,7 @@ gpuTest("cuda: binary() broadcasts like the CPU", (gpu) => {
         gpu,
         `${op} [${aShape}] [${bShape}]`,
         [randomArray(size(aShape), 1), randomArray(size(bShape), 2), size(outShape)],
-        (d, [a, b, o]) => d.binary(op, a, aShape, b, bShape, o, outShape),
+        (d, [a, b, o]) => d.binary({ op, a, aShape, b, bShape, out: o, outShape }),
         { rtol: 1e-6, atol: 1e-6 },
       );
     }
@@ -98,7 +107,7 @@ gpuTest("cuda: binary() broadcasts like the CPU", (gpu) => {
     gpu,
     "in place",
     [randomArray(60, 3), randomArray(5, 4)],
-    (d, [a, b]) => d.binary("mul", a, [12, 5], b, [1, 5], a, [12, 5]),
+    (d, [a, b]) => d.binary({ op: "mul", a, aShape: [12, 5], b, bShape: [1, 5], out: a, outShape: [12, 5] }),
     { rtol: 1e-6 },
   );
 });
@@ -109,7 +118,7 @@ gpuTest("cuda: unary(), activationBackward(), affine(), pow() and axpy() match t
   for (const op of ["neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh"] as const) {
     const input = op === "log" || op === "sqrt" ? x.map(Math.abs) : x;
     // expf / logf / tanhf are within 2 ulp; the CPU rounds the float64 result once.
-    compareDevices(gpu, op, [input, n], (d, [a, o]) => d.unary(op, a, o), { rtol: 2e-6, atol: 1e-7 });
+    compareDevices(gpu, op, [input, n], (d, [a, o]) => d.unary({ op, x: a, out: o }), { rtol: 2e-6, atol: 1e-7 });
   }
   for (const op of ["relu", "sigmoid", "tanh"] as const) {
     const y = op === "relu"
@@ -121,17 +130,20 @@ gpuTest("cuda: unary(), activationBackward(), affine(), pow() and axpy() match t
       gpu,
       `${op}'`,
       [y, randomArray(n, 6), n],
-      (d, [a, dy, dx]) => d.activationBackward(op, a, dy, dx),
+      (d, [a, dy, dx]) => d.activationBackward({ op, y: a, dy, dx }),
       { rtol: 1e-6, atol: 1e-7 },
     );
   }
-  compareDevices(gpu, "affine", [x, n], (d, [a, o]) => d.affine(a, o, 0.3, -1.5), { rtol: 1e-6, atol: 1e-6 });
-  compareDevices(gpu, "pow 2", [x, n], (d, [a, o]) => d.pow(a, o, 2), { rtol: 1e-6 });
-  compareDevices(gpu, "pow 0.5", [x.map(Math.abs), n], (d, [a, o]) => d.pow(a, o, 0.5), {
+  compareDevices(gpu, "affine", [x, n], (d, [a, o]) => d.affine({ x: a, out: o, scale: 0.3, shift: -1.5 }), {
+    rtol: 1e-6,
+    atol: 1e-6,
+  });
+  compareDevices(gpu, "pow 2", [x, n], (d, [a, o]) => d.pow({ x: a, out: o, exponent: 2 }), { rtol: 1e-6 });
+  compareDevices(gpu, "pow 0.5", [x.map(Math.abs), n], (d, [a, o]) => d.pow({ x: a, out: o, exponent: 0.5 }), {
     rtol: 2e-6,
     atol: 1e-7,
   });
-  compareDevices(gpu, "axpy", [x, randomArray(n, 7)], (d, [a, y]) => d.axpy(-0.7, a, y), {
+  compareDevices(gpu, "axpy", [x, randomArray(n, 7)], (d, [a, y]) => d.axpy({ alpha: -0.7, x: a, y }), {
     rtol: 1e-6,
     atol: 1e-6,
   });
@@ -155,7 +167,7 @@ gpuTest("cuda: sumTo(), permute() and copyBlocks() match the CPU", (gpu) => {
       gpu,
       `sumTo [${xShape}] -> [${outShape}]`,
       [x, size(outShape)],
-      (d, [a, o]) => d.sumTo(a, xShape, o, outShape),
+      (d, [a, o]) => d.sumTo({ x: a, xShape, out: o, outShape }),
       { rtol: 1e-5, atol: 2e-7 * Math.sqrt(count) * 4 },
     );
   }
@@ -170,7 +182,7 @@ gpuTest("cuda: sumTo(), permute() and copyBlocks() match the CPU", (gpu) => {
       gpu,
       `permute [${shape}] [${perm}]`,
       [randomArray(size(shape), 9), size(shape)],
-      (d, [a, o]) => d.permute(a, shape, perm, o),
+      (d, [a, o]) => d.permute({ x: a, shape, perm, y: o }),
       { rtol: 0, atol: 0 },
     );
   }
@@ -179,7 +191,7 @@ gpuTest("cuda: sumTo(), permute() and copyBlocks() match the CPU", (gpu) => {
     gpu,
     "copyBlocks concat",
     [randomArray(4 * 16 * 49, 10), 4 * 64 * 49],
-    (d, [s, t]) => d.copyBlocks(s, t, copy),
+    (d, [s, t]) => d.copyBlocks({ geometry: copy, src: s, dst: t }),
     { rtol: 0, atol: 0 },
   );
   const narrow = { outer: 4, inner: 49, srcAxis: 64, dstAxis: 16, srcStart: 16, dstStart: 0, length: 16 };
@@ -187,7 +199,7 @@ gpuTest("cuda: sumTo(), permute() and copyBlocks() match the CPU", (gpu) => {
     gpu,
     "copyBlocks narrow",
     [randomArray(4 * 64 * 49, 11), 4 * 16 * 49],
-    (d, [s, t]) => d.copyBlocks(s, t, narrow),
+    (d, [s, t]) => d.copyBlocks({ geometry: narrow, src: s, dst: t }),
     { rtol: 0, atol: 0 },
   );
 });
@@ -285,24 +297,44 @@ gpuTest(
       // terms per output beyond the ulps of a direct sum; a layout or group mistake errs by O(1).
       const terms = (g.inChannels / g.groups) * g.kernelH * g.kernelW;
       const tol = (n: number) => scaled(1e-4, 1e-5 * Math.sqrt(n));
-      compareDevices(gpu, `conv fwd ${label}`, [x, w, ys], (d, [a, b, y]) => d.conv2dForward(g, a, b, y), tol(terms));
+      compareDevices(
+        gpu,
+        `conv fwd ${label}`,
+        [x, w, ys],
+        (d, [a, b, y]) => d.conv2dForward({ geometry: g, x: a, w: b, y }),
+        tol(terms),
+      );
       compareDevices(
         gpu,
         `conv bwd-data ${label}`,
         [dy, w, xs],
-        (d, [a, b, dx]) => d.conv2dBackwardData(g, a, b, dx),
+        (d, [a, b, dx]) => d.conv2dBackwardData({ geometry: g, dy: a, w: b, dx }),
         tol(terms),
       );
       compareDevices(
         gpu,
         `conv bwd-filter ${label}`,
         [x, dy, ws],
-        (d, [a, b, dw]) => d.conv2dBackwardFilter(g, a, b, dw),
+        (d, [a, b, dw]) => d.conv2dBackwardFilter({ geometry: g, x: a, dy: b, dw }),
         tol(ys / g.outChannels),
       );
     }
   },
 );
+
+/** Batch norm training arguments without running statistics (momentum 0.1, eps 1e-5). */
+function trainArgs(
+  geometry: BatchNormGeometry,
+  x: DeviceBuffer,
+  weight: DeviceBuffer,
+  bias: DeviceBuffer,
+  y: DeviceBuffer,
+  saveMean: DeviceBuffer,
+  saveInvStd: DeviceBuffer,
+): BatchNormTrainArgs<DeviceBuffer> {
+  const stats = { runningMean: null, runningVar: null, momentum: 0.1, eps: 1e-5 };
+  return { geometry, x, weight, bias, ...stats, y, saveMean, saveInvStd };
+}
 
 gpuTest("cuda: batch norm train (with running stats), inference and backward match the CPU", (gpu) => {
   for (const g of [{ batch: 8, channels: 16, spatial: 49 }, { batch: 32, channels: 10, spatial: 1 }]) {
@@ -315,21 +347,35 @@ gpuTest("cuda: batch norm train (with running stats), inference and backward mat
       gpu,
       `bn train ${g.spatial}`,
       [x, w, b, rm, rv, n, g.channels, g.channels],
-      (d, [x_, w_, b_, rm_, rv_, y, sm, si]) => d.batchNormTrain(g, x_, w_, b_, rm_, rv_, 0.1, 1e-5, y, sm, si),
+      (d, [x_, w_, b_, rm_, rv_, y, sm, si]) =>
+        d.batchNormTrain({
+          geometry: g,
+          x: x_,
+          weight: w_,
+          bias: b_,
+          runningMean: rm_,
+          runningVar: rv_,
+          momentum: 0.1,
+          eps: 1e-5,
+          y,
+          saveMean: sm,
+          saveInvStd: si,
+        }),
       tol,
     );
     compareDevices(
       gpu,
       `bn train without running stats`,
       [x, w, b, n, g.channels, g.channels],
-      (d, [x_, w_, b_, y, sm, si]) => d.batchNormTrain(g, x_, w_, b_, null, null, 0.1, 1e-5, y, sm, si),
+      (d, [x_, w_, b_, y, sm, si]) => d.batchNormTrain(trainArgs(g, x_, w_, b_, y, sm, si)),
       tol,
     );
     compareDevices(
       gpu,
       `bn infer ${g.spatial}`,
       [x, w, b, rm, rv, n],
-      (d, [x_, w_, b_, rm_, rv_, y]) => d.batchNormInfer(g, x_, w_, b_, rm_, rv_, 1e-5, y),
+      (d, [x_, w_, b_, rm_, rv_, y]) =>
+        d.batchNormInfer({ geometry: g, x: x_, weight: w_, bias: b_, runningMean: rm_, runningVar: rv_, eps: 1e-5, y }),
       tol,
     );
     compareDevices(gpu, `bn backward ${g.spatial}`, [
@@ -344,8 +390,19 @@ gpuTest("cuda: batch norm train (with running stats), inference and backward mat
       g.channels,
       g.channels,
     ], (d, [x_, w_, b_, dy, y, sm, si, dx, dw, db]) => {
-      d.batchNormTrain(g, x_, w_, b_, null, null, 0.1, 1e-5, y, sm, si);
-      d.batchNormBackward(g, x_, dy, w_, sm, si, dx, dw, db);
+      d.batchNormTrain(trainArgs(g, x_, w_, b_, y, sm, si));
+      d.batchNormBackward({
+        geometry: g,
+        x: x_,
+        dy,
+        weight: w_,
+        saveMean: sm,
+        saveInvStd: si,
+        eps: 1e-5,
+        dx,
+        dweight: dw,
+        dbias: db,
+      });
     }, { rtol: 1e-4, atol: 1e-4 });
   }
 });
@@ -393,8 +450,8 @@ gpuTest("cuda: max pooling (padding, ties) and adaptive average pooling match th
       randomArray(outs, 41),
       n,
     ], (d, [a, y, dy, dx]) => {
-      d.maxPool2dForward(g, a, y);
-      d.maxPool2dBackward(g, a, y, dy, dx);
+      d.maxPool2dForward({ geometry: g, x: a, y });
+      d.maxPool2dBackward({ geometry: g, x: a, y, dy, dx });
     }, { rtol: 0, atol: 0 });
   }
   for (
@@ -413,8 +470,8 @@ gpuTest("cuda: max pooling (padding, ties) and adaptive average pooling match th
       randomArray(outs, 43),
       n,
     ], (d, [a, y, dy, dx]) => {
-      d.adaptiveAvgPool2dForward(g, a, y);
-      d.adaptiveAvgPool2dBackward(g, dy, dx);
+      d.adaptiveAvgPool2dForward({ geometry: g, x: a, y });
+      d.adaptiveAvgPool2dBackward({ geometry: g, dy, dx });
     }, { rtol: 1e-5, atol: 1e-6 });
   }
 });
@@ -435,8 +492,8 @@ gpuTest("cuda: softmax, log-softmax and cross entropy with label smoothing match
         randomArray(n, 51),
         n,
       ], (d, [x, y, dy, dx]) => {
-        d.softmaxForward(g, x, y, log);
-        d.softmaxBackward(g, y, dy, dx, log);
+        d.softmaxForward({ geometry: g, x, y, log });
+        d.softmaxBackward({ geometry: g, y, dy, dx, log });
       }, { rtol: 1e-5, atol: 1e-6 });
     }
   }
@@ -449,19 +506,26 @@ gpuTest("cuda: softmax, log-softmax and cross entropy with label smoothing match
         randomArray(batch, 53),
         batch * classes,
       ], (d, [logits, losses, dLoss, dlogits]) => {
-        d.crossEntropyForward(batch, classes, logits, targets, smoothing, losses);
-        d.crossEntropyBackward(batch, classes, logits, targets, smoothing, dLoss, dlogits);
+        const t = d.alloc(batch, "int32");
+        d.write(t, targets);
+        const common = { batch, classes, logits, targets: t, labelSmoothing: smoothing };
+        d.crossEntropyForward({ ...common, losses });
+        d.crossEntropyBackward({ ...common, dLoss, dlogits });
+        d.free(t);
       }, { rtol: 1e-5, atol: 1e-6 });
     }
   }
   const logits = gpu.alloc(20, "float32");
   const losses = gpu.alloc(2, "float32");
+  const floatTargets = gpu.alloc(2, "float32");
   assertThrows(
-    () => gpu.crossEntropyForward(2, 10, logits, new Int32Array([3, 10]), 0, losses),
-    /target 10 of sample 1 is outside \[0, 10\)/,
+    () => gpu.crossEntropyForward({ batch: 2, classes: 10, logits, targets: floatTargets, labelSmoothing: 0, losses }),
+    /targets must be an int32 buffer/,
   );
-  gpu.free(logits);
-  gpu.free(losses);
+  const logitsTensor = zeros([2, 10], { device: gpu });
+  assertThrows(() => crossEntropy(logitsTensor, [3, 10]), /target 10 at index 1 is not a class index in \[0, 10\)/);
+  logitsTensor.dispose();
+  [logits, losses, floatTargets].forEach((b) => gpu.free(b));
 });
 
 gpuTest("cuda: SGD and Adam updates match the CPU", (gpu) => {
@@ -478,20 +542,26 @@ gpuTest("cuda: SGD and Adam updates match the CPU", (gpu) => {
         gpu,
         `sgd ${JSON.stringify(args)}`,
         [p, g, m],
-        (d, [p_, g_, b_]) => d.sgdUpdate(p_, g_, b_, args),
+        (d, [p_, g_, b_]) => d.sgdUpdate({ param: p_, grad: g_, momentumBuffer: b_, ...args }),
         tol,
       );
     }
   }
   const plain = { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true };
-  compareDevices(gpu, "sgd without momentum", [p, g], (d, [p_, g_]) => d.sgdUpdate(p_, g_, null, plain), tol);
+  compareDevices(
+    gpu,
+    "sgd without momentum",
+    [p, g],
+    (d, [p_, g_]) => d.sgdUpdate({ param: p_, grad: g_, momentumBuffer: null, ...plain }),
+    tol,
+  );
   for (const decoupled of [false, true]) {
     const args = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled, step: 3 };
     compareDevices(
       gpu,
       `adam decoupled=${decoupled}`,
       [p, g, m, v],
-      (d, [p_, g_, m_, v_]) => d.adamUpdate(p_, g_, m_, v_, args),
+      (d, [p_, g_, m_, v_]) => d.adamUpdate({ param: p_, grad: g_, m: m_, v: v_, ...args }),
       tol,
     );
   }
@@ -509,15 +579,15 @@ gpuTest("cuda: a training-like step reuses memory: no growth over 20 iterations"
     const x = gpu.alloc(xs, "float32"), w = gpu.alloc(ws, "float32"), y = gpu.alloc(ys, "float32");
     gpu.fill(x, 0.5);
     gpu.fill(w, 0.25);
-    gpu.conv2dForward(g, x, w, y);
+    gpu.conv2dForward({ geometry: g, x, w, y });
     const r = gpu.alloc(ys, "float32");
-    gpu.unary("relu", y, r);
+    gpu.unary({ op: "relu", x: y, out: r });
     const dx = gpu.alloc(xs, "float32"), dw = gpu.alloc(ws, "float32");
-    gpu.conv2dBackwardData(g, r, w, dx);
-    gpu.conv2dBackwardFilter(g, x, r, dw);
-    gpu.axpy(-0.1, dw, w);
+    gpu.conv2dBackwardData({ geometry: g, dy: r, w, dx });
+    gpu.conv2dBackwardFilter({ geometry: g, x, dy: r, dw });
+    gpu.axpy({ alpha: -0.1, x: dw, y: w });
     const s = gpu.alloc(1, "float32");
-    gpu.sumTo(y, [ys], s, [1]);
+    gpu.sumTo({ x: y, xShape: [ys], out: s, outShape: [1] });
     gpu.read(s);
     for (const b of [r, y, s, dx, x, dw, w]) gpu.free(b);
     allocated.push(gpu.memory().allocatedBytes);

@@ -19,12 +19,13 @@ import {
   DNNL_FORWARD_TRAINING,
   DNNL_QUERY,
 } from "../../../ffi/dnnl.ts";
-import type { Conv2dGeometry } from "../../device.ts";
+import type { Conv2dGeometry } from "../../device/geometry.ts";
+import type { Conv2dBackwardDataArgs, Conv2dBackwardFilterArgs, Conv2dForwardArgs } from "../../device/kernels.ts";
+import type { FloatArray } from "../gemm.ts";
 import {
   check,
   dims,
   handleOut,
-  loadOneDnn,
   makePass,
   memoryDesc,
   type Pass,
@@ -154,97 +155,64 @@ function backwardPd(rt: Runtime, plan: ConvPlan, weights: boolean): Pointer {
 }
 
 /**
- * `y = conv2d(x, w)` through oneDNN; false when oneDNN is unavailable (nothing was written).
+ * `y = conv2d(x, w)` through oneDNN (float32 buffers).
  *
- * @param g Geometry.
- * @param x Input (N, C, H, W).
- * @param w Weights (K, C/groups, kh, kw).
- * @param y Output, overwritten.
- * @returns Whether oneDNN ran the convolution.
+ * @param rt The loaded oneDNN runtime.
+ * @param args Geometry, input x (N, C, H, W), weights w (K, C/groups, kh, kw), output y (overwritten).
  * @example
  * ```ts
  * import { oneDnnConvForward } from "./conv.ts";
- * // if (!oneDnnConvForward(g, x, w, y)) fallBackToIm2col();
+ * // const rt = loadOneDnn(); if (rt) oneDnnConvForward(rt, { geometry, x, w, y });
  * ```
  */
-export function oneDnnConvForward(
-  g: Conv2dGeometry,
-  x: Float32Array,
-  w: Float32Array,
-  y: Float32Array,
-): boolean {
-  const rt = loadOneDnn();
-  if (!rt) return false;
-  const plan = planFor(rt, g);
+export function oneDnnConvForward(rt: Runtime, args: Conv2dForwardArgs<FloatArray>): void {
+  const plan = planFor(rt, args.geometry);
   plan.forward ??= makePass(rt, plan.forwardPd, [
     [DNNL_ARG.src, DNNL_QUERY.srcMd, plan.descs.src, false],
     [DNNL_ARG.weights, DNNL_QUERY.weightsMd, plan.descs.weights, false],
     [DNNL_ARG.dst, DNNL_QUERY.dstMd, plan.descs.dst, true],
   ]);
-  run(rt, plan.forward, [x, w, y]);
-  return true;
+  run(rt, plan.forward, [args.x, args.w, args.y]);
 }
 
 /**
- * `dx = conv2dᵀ(dy, w)` through oneDNN; false when unavailable.
+ * `dx = conv2dᵀ(dy, w)` through oneDNN (float32 buffers).
  *
- * @param g Geometry.
- * @param dy Output gradient.
- * @param w Weights.
- * @param dx Input gradient, overwritten.
- * @returns Whether oneDNN ran.
+ * @param rt The loaded oneDNN runtime.
+ * @param args Geometry, output gradient dy, weights w, input gradient dx (overwritten).
  * @example
  * ```ts
  * import { oneDnnConvBackwardData } from "./conv.ts";
- * // oneDnnConvBackwardData(g, dy, w, dx);
+ * // oneDnnConvBackwardData(rt, { geometry, dy, w, dx });
  * ```
  */
-export function oneDnnConvBackwardData(
-  g: Conv2dGeometry,
-  dy: Float32Array,
-  w: Float32Array,
-  dx: Float32Array,
-): boolean {
-  const rt = loadOneDnn();
-  if (!rt) return false;
-  const plan = planFor(rt, g);
+export function oneDnnConvBackwardData(rt: Runtime, args: Conv2dBackwardDataArgs<FloatArray>): void {
+  const plan = planFor(rt, args.geometry);
   plan.backwardData ??= makePass(rt, backwardPd(rt, plan, false), [
     [DNNL_ARG.diffDst, DNNL_QUERY.diffDstMd, plan.descs.dst, false],
     [DNNL_ARG.weights, DNNL_QUERY.weightsMd, plan.descs.weights, false],
     [DNNL_ARG.diffSrc, DNNL_QUERY.diffSrcMd, plan.descs.src, true],
   ]);
-  run(rt, plan.backwardData, [dy, w, dx]);
-  return true;
+  run(rt, plan.backwardData, [args.dy, args.w, args.dx]);
 }
 
 /**
- * The weight gradient through oneDNN; false when unavailable.
+ * The weight gradient through oneDNN (float32 buffers).
  *
- * @param g Geometry.
- * @param x Input.
- * @param dy Output gradient.
- * @param dw Weight gradient, overwritten.
- * @returns Whether oneDNN ran.
+ * @param rt The loaded oneDNN runtime.
+ * @param args Geometry, input x, output gradient dy, weight gradient dw (overwritten).
  * @example
  * ```ts
  * import { oneDnnConvBackwardWeights } from "./conv.ts";
- * // oneDnnConvBackwardWeights(g, x, dy, dw);
+ * // oneDnnConvBackwardWeights(rt, { geometry, x, dy, dw });
  * ```
  */
-export function oneDnnConvBackwardWeights(
-  g: Conv2dGeometry,
-  x: Float32Array,
-  dy: Float32Array,
-  dw: Float32Array,
-): boolean {
-  const rt = loadOneDnn();
-  if (!rt) return false;
-  const plan = planFor(rt, g);
+export function oneDnnConvBackwardWeights(rt: Runtime, args: Conv2dBackwardFilterArgs<FloatArray>): void {
+  const plan = planFor(rt, args.geometry);
   plan.backwardWeights ??= makePass(rt, backwardPd(rt, plan, true), [
     [DNNL_ARG.src, DNNL_QUERY.srcMd, plan.descs.src, false],
     [DNNL_ARG.diffDst, DNNL_QUERY.diffDstMd, plan.descs.dst, false],
     [DNNL_ARG.diffWeights, DNNL_QUERY.diffWeightsMd, plan.descs.weights, true],
   ]);
-  run(rt, plan.backwardWeights, [x, dy, dw]);
-  return true;
+  run(rt, plan.backwardWeights, [args.x, args.dy, args.dw]);
 }

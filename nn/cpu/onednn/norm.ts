@@ -18,12 +18,13 @@ import {
   DNNL_USE_SCALE,
   DNNL_USE_SHIFT,
 } from "../../../ffi/dnnl.ts";
-import type { BatchNormGeometry } from "../../device.ts";
+import type { BatchNormGeometry } from "../../device/geometry.ts";
+import type { BatchNormBackwardArgs, BatchNormInferArgs, BatchNormTrainArgs } from "../../device/kernels.ts";
+import type { FloatArray } from "../gemm.ts";
 import {
   buildOnce,
   check,
   handleOut,
-  loadOneDnn,
   makeDirectPass,
   memoryDesc,
   type Pass,
@@ -112,44 +113,24 @@ function normPass(rt: Runtime, g: BatchNormGeometry, kind: Kind, eps: number): N
 }
 
 /**
- * Batch-statistics forward through oneDNN (see `Device.batchNormTrain`); false when oneDNN cannot
- * run it (nothing was written).
+ * Batch-statistics forward through oneDNN (float32 buffers; see `BatchNormTrainArgs`); false when
+ * the library refused the primitive (nothing was written).
  *
- * @param g Geometry.
- * @param x Input.
- * @param weight Scale per channel.
- * @param bias Shift per channel.
- * @param runningMean Updated in place, or null.
- * @param runningVar Updated in place (unbiased variance), or null.
- * @param momentum Weight of the batch statistics.
- * @param eps Added to the variance.
- * @param y Output.
- * @param saveMean Batch mean (output).
- * @param saveInvStd `1 / sqrt(biased var + eps)` (output).
+ * @param rt The loaded oneDNN runtime.
+ * @param args Geometry, input, scale, shift, running stats (updated, or null), momentum, eps, and
+ * the outputs y, saveMean, saveInvStd.
  * @returns Whether oneDNN ran.
  * @example
  * ```ts
  * import { oneDnnBatchNormTrain } from "./norm.ts";
- * // if (!oneDnnBatchNormTrain(g, x, w, b, rm, rv, 0.1, 1e-5, y, mean, invStd)) fallBack();
+ * // if (!oneDnnBatchNormTrain(rt, args)) batchNormTrain(args);
  * ```
  */
-export function oneDnnBatchNormTrain(
-  g: BatchNormGeometry,
-  x: Float32Array,
-  weight: Float32Array,
-  bias: Float32Array,
-  runningMean: Float32Array | null,
-  runningVar: Float32Array | null,
-  momentum: number,
-  eps: number,
-  y: Float32Array,
-  saveMean: Float32Array,
-  saveInvStd: Float32Array,
-): boolean {
-  const rt = loadOneDnn();
-  const norm = rt && normPass(rt, g, "train", eps);
-  if (!rt || !norm) return false;
-  run(rt, norm.pass, [x, y, saveMean, norm.variance, weight, bias]);
+export function oneDnnBatchNormTrain(rt: Runtime, args: BatchNormTrainArgs<FloatArray>): boolean {
+  const { geometry: g, runningMean, runningVar, momentum, eps, saveMean, saveInvStd } = args;
+  const norm = normPass(rt, g, "train", eps);
+  if (!norm) return false;
+  run(rt, norm.pass, [args.x, args.y, saveMean, norm.variance, args.weight, args.bias]);
   const count = g.batch * g.spatial;
   for (let c = 0; c < g.channels; c++) {
     const variance = norm.variance[c];
@@ -164,77 +145,55 @@ export function oneDnnBatchNormTrain(
 }
 
 /**
- * Running-statistics forward through oneDNN; false when unavailable.
+ * Running-statistics forward through oneDNN (float32 buffers); false when refused.
  *
- * @param g Geometry.
- * @param x Input.
- * @param weight Scale.
- * @param bias Shift.
- * @param runningMean Mean used.
- * @param runningVar Variance used.
- * @param eps Added to the variance.
- * @param y Output.
+ * @param rt The loaded oneDNN runtime.
+ * @param args Geometry, input, scale, shift, running stats, eps, output.
  * @returns Whether oneDNN ran.
  * @example
  * ```ts
  * import { oneDnnBatchNormInfer } from "./norm.ts";
- * // oneDnnBatchNormInfer(g, x, w, b, rm, rv, 1e-5, y);
+ * // oneDnnBatchNormInfer(rt, args);
  * ```
  */
-export function oneDnnBatchNormInfer(
-  g: BatchNormGeometry,
-  x: Float32Array,
-  weight: Float32Array,
-  bias: Float32Array,
-  runningMean: Float32Array,
-  runningVar: Float32Array,
-  eps: number,
-  y: Float32Array,
-): boolean {
-  const rt = loadOneDnn();
-  const norm = rt && normPass(rt, g, "infer", eps);
-  if (!rt || !norm) return false;
-  run(rt, norm.pass, [x, y, runningMean, runningVar, weight, bias]);
+export function oneDnnBatchNormInfer(rt: Runtime, args: BatchNormInferArgs<FloatArray>): boolean {
+  const norm = normPass(rt, args.geometry, "infer", args.eps);
+  if (!norm) return false;
+  run(rt, norm.pass, [args.x, args.y, args.runningMean, args.runningVar, args.weight, args.bias]);
   return true;
 }
 
 /**
- * Train-mode backward through oneDNN; false when unavailable. The interface hands over
+ * Train-mode backward through oneDNN (float32 buffers); false when refused. The forward saved
  * `1/sqrt(var + eps)` rather than the variance, so oneDNN gets `var + eps` with epsilon 0, which
  * gives it the same normaliser.
  *
- * @param g Geometry.
- * @param x Forward input.
- * @param dy Output gradient.
- * @param weight Scale.
- * @param saveMean Batch mean.
- * @param saveInvStd Inverse standard deviation.
- * @param dx Input gradient (output).
- * @param dweight Scale gradient (output).
- * @param dbias Shift gradient (output).
+ * @param rt The loaded oneDNN runtime.
+ * @param args Geometry, forward input, output gradient, scale, saved statistics, and the outputs
+ * dx, dweight, dbias.
  * @returns Whether oneDNN ran.
  * @example
  * ```ts
  * import { oneDnnBatchNormBackward } from "./norm.ts";
- * // oneDnnBatchNormBackward(g, x, dy, w, mean, invStd, dx, dw, db);
+ * // oneDnnBatchNormBackward(rt, args);
  * ```
  */
-export function oneDnnBatchNormBackward(
-  g: BatchNormGeometry,
-  x: Float32Array,
-  dy: Float32Array,
-  weight: Float32Array,
-  saveMean: Float32Array,
-  saveInvStd: Float32Array,
-  dx: Float32Array,
-  dweight: Float32Array,
-  dbias: Float32Array,
-): boolean {
-  const rt = loadOneDnn();
-  const norm = rt && normPass(rt, g, "backward", 0);
-  if (!rt || !norm) return false;
+export function oneDnnBatchNormBackward(rt: Runtime, args: BatchNormBackwardArgs<FloatArray>): boolean {
+  const { geometry: g, saveInvStd, weight } = args;
+  const norm = normPass(rt, g, "backward", 0);
+  if (!norm) return false;
   for (let c = 0; c < g.channels; c++) norm.variance[c] = 1 / (saveInvStd[c] * saveInvStd[c]);
   // The shift operand is not read without a fused ReLU; the scale stands in for it.
-  run(rt, norm.pass, [x, saveMean, norm.variance, dy, weight, weight, dx, dweight, dbias]);
+  run(rt, norm.pass, [
+    args.x,
+    args.saveMean,
+    norm.variance,
+    args.dy,
+    weight,
+    weight,
+    args.dx,
+    args.dweight,
+    args.dbias,
+  ]);
   return true;
 }

@@ -17,12 +17,12 @@
  */
 
 import { DNNL_A, DNNL_ALG, DNNL_ARG, DNNL_BINARY_DESC_BYTES, dnnlPostOpSrc1 } from "../../../ffi/dnnl.ts";
-import type { AdamArgs } from "../../device.ts";
+import type { AdamUpdateArgs } from "../../device/kernels.ts";
+import type { FloatArray } from "../gemm.ts";
 import {
   buildOnce,
   check,
   handleOut,
-  loadOneDnn,
   makeDirectPass,
   memoryDesc,
   type Pass,
@@ -116,35 +116,26 @@ function planFor(rt: Runtime, n: number, beta1: number, beta2: number, eps: numb
 }
 
 /**
- * One Adam step through oneDNN (see `Device.adamUpdate`); false when it does not apply (no
- * oneDNN, a small tensor, or weight decay), in which case nothing was written.
+ * One Adam step through oneDNN (float32 buffers); false when it does not apply (a small tensor,
+ * weight decay, or a refused primitive), in which case nothing was written.
  *
- * @param param Parameter (updated).
- * @param grad Its gradient.
- * @param m First moment (updated).
- * @param v Second moment (updated).
- * @param a Hyper-parameters.
+ * @param rt The loaded oneDNN runtime.
+ * @param args Parameter, gradient, moments (all updated but the gradient) and hyper-parameters.
  * @returns Whether oneDNN ran the step.
  * @example
  * ```ts
  * import { oneDnnAdamUpdate } from "./optim.ts";
- * // if (!oneDnnAdamUpdate(p, g, m, v, args)) adamUpdate(p, g, m, v, args);
+ * // if (!oneDnnAdamUpdate(rt, args)) adamUpdate(args);
  * ```
  */
-export function oneDnnAdamUpdate(
-  param: Float32Array,
-  grad: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  a: AdamArgs,
-): boolean {
-  if (param.length < MIN_VALUES || a.weightDecay !== 0) return false;
-  const rt = loadOneDnn();
-  const plan = rt && planFor(rt, param.length, a.beta1, a.beta2, a.eps);
-  if (!rt || !plan) return false;
-  plan.keep1[0] = 1 - a.beta1;
-  plan.correction2[0] = 1 / (1 - Math.pow(a.beta2, a.step));
-  plan.negStepSize[0] = -a.lr / (1 - Math.pow(a.beta1, a.step));
+export function oneDnnAdamUpdate(rt: Runtime, args: AdamUpdateArgs<FloatArray>): boolean {
+  const { param, grad, m, v } = args;
+  if (param.length < MIN_VALUES || args.weightDecay !== 0) return false;
+  const plan = planFor(rt, param.length, args.beta1, args.beta2, args.eps);
+  if (!plan) return false;
+  plan.keep1[0] = 1 - args.beta1;
+  plan.correction2[0] = 1 / (1 - Math.pow(args.beta2, args.step));
+  plan.negStepSize[0] = -args.lr / (1 - Math.pow(args.beta1, args.step));
   run(rt, plan.firstMoment, [grad, plan.keep1, m]);
   run(rt, plan.secondMoment, [grad, grad, v]);
   run(rt, plan.denominator, [v, plan.correction2, plan.denom]);

@@ -7,13 +7,14 @@
  */
 
 import { DNNL_ABCD, DNNL_ALG, DNNL_ARG, DNNL_FORWARD_INFERENCE, DNNL_POOLING_DESC_BYTES } from "../../../ffi/dnnl.ts";
-import type { Pool2dGeometry } from "../../device.ts";
+import type { Pool2dGeometry } from "../../device/geometry.ts";
+import type { MaxPool2dForwardArgs } from "../../device/kernels.ts";
+import type { FloatArray } from "../gemm.ts";
 import {
   buildOnce,
   check,
   dims,
   handleOut,
-  loadOneDnn,
   makeDirectPass,
   memoryDesc,
   type Pass,
@@ -54,23 +55,21 @@ function poolPass(rt: Runtime, g: Pool2dGeometry): Pass | null {
 }
 
 /**
- * Max pooling forward through oneDNN (see `Device.maxPool2dForward`); false when oneDNN cannot run
- * it (nothing was written).
+ * Max pooling forward through oneDNN (float32 buffers); false when the library refused the
+ * primitive (nothing was written).
  *
- * @param g Geometry.
- * @param x Input (N, C, H, W).
- * @param y Output (N, C, Ho, Wo).
+ * @param rt The loaded oneDNN runtime.
+ * @param args Geometry, input x (N, C, H, W), output y (N, C, Ho, Wo).
  * @returns Whether oneDNN ran.
  * @example
  * ```ts
  * import { oneDnnMaxPoolForward } from "./pool.ts";
- * // if (!oneDnnMaxPoolForward(g, x, y)) maxPool2dForward(g, x, y);
+ * // if (!oneDnnMaxPoolForward(rt, args)) maxPool2dForward(args);
  * ```
  */
-export function oneDnnMaxPoolForward(g: Pool2dGeometry, x: Float32Array, y: Float32Array): boolean {
-  const rt = loadOneDnn();
-  const pass = rt && poolPass(rt, g);
-  if (!rt || !pass) return false;
-  run(rt, pass, [x, y]);
+export function oneDnnMaxPoolForward(rt: Runtime, args: MaxPool2dForwardArgs<FloatArray>): boolean {
+  const pass = poolPass(rt, args.geometry);
+  if (!pass) return false;
+  run(rt, pass, [args.x, args.y]);
   return true;
 }

@@ -220,8 +220,11 @@ export function execute(rt: Runtime, primitive: Pointer, args: Uint8Array, call:
   check(rt.lib.dnnl_primitive_execute(primitive, rt.stream, args.length / DNNL_EXEC_ARG_BYTES, args), call);
 }
 
-/** Runs a pass over our arrays (in operand order): reorders in, primitive, reorders out. */
-export function run(rt: Runtime, pass: Pass, data: readonly Float32Array[]): void {
+/**
+ * Runs a pass over our arrays (in operand order): reorders in, primitive, reorders out. The
+ * primitives are float32: the CPU device routes only float32 buffers to oneDNN.
+ */
+export function run(rt: Runtime, pass: Pass, data: readonly (Float32Array | Float64Array)[]): void {
   pass.operands.forEach((op, i) => {
     check(
       rt.lib.dnnl_memory_set_data_handle(op.user, Deno.UnsafePointer.of(data[i])),

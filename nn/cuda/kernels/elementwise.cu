@@ -68,7 +68,7 @@ extern "C" __global__ void activation_backward(const float* y, const float* dy, 
     const float v = y[i];
     float r;
     switch (op) {
-      case 0: r = v > 0.0f ? dy[i] : 0.0f; break;
+      case 0: r = v <= 0.0f ? 0.0f : dy[i]; break;  // NaN passes, as in PyTorch
       case 1: r = dy[i] * v * (1.0f - v); break;
       default: r = dy[i] * (1.0f - v * v); break;
     }

@@ -1,18 +1,14 @@
 /**
- * Host-side index plans for the broadcasting, reduction and permute kernels: shapes collapsed to
- * the fewest dims (size-1 dims dropped, neighbours that move together merged), with element
- * strides. The kernels decode a linear index over `size` (innermost last) and weight each
- * coordinate by a stride, so every plan here fits in the kernels' six `Dims` slots.
+ * Index plans for broadcasting, reductions and permutes, shared by every device: shapes collapsed
+ * to the fewest dims (size-1 dims dropped, neighbours that move together merged), with element
+ * strides. The CPU device loops over a plan; the CUDA device passes it to its kernels.
  *
  * @module
  */
 
-import { collapseReduction } from "../device.ts";
-import { MAX_DIMS } from "./launch.ts";
-
 /** A broadcast of two operands to an output of the same rank. */
 export interface BroadcastPlan {
-  /** Collapsed output dims, innermost last. */
+  /** Collapsed output dims, innermost last (empty for a single element). */
   size: number[];
   /** Element strides of `a` per collapsed dim (0 where it broadcasts). */
   aStride: number[];
@@ -38,13 +34,24 @@ export interface ReductionPlan {
 
 /** A permute: output dims and the input stride each one walks. */
 export interface PermutePlan {
-  /** Collapsed output dims, innermost last. */
+  /** Collapsed output dims, innermost last (empty for a single element). */
   size: number[];
   /** Input element stride of each output dim. */
   inStride: number[];
 }
 
-function contiguousStrides(shape: readonly number[]): number[] {
+/**
+ * Row-major strides of a contiguous shape.
+ *
+ * @param shape Dimensions.
+ * @returns Element strides, innermost 1.
+ * @example
+ * ```ts
+ * import { contiguousStrides } from "./plan.ts";
+ * contiguousStrides([2, 3, 4]); // [12, 4, 1]
+ * ```
+ */
+export function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
@@ -54,13 +61,36 @@ function contiguousStrides(shape: readonly number[]): number[] {
   return strides;
 }
 
-function fits(op: string, rank: number): void {
-  if (rank > MAX_DIMS) {
-    throw new Error(
-      `${op}(): the shapes need ${rank} dims after merging, the CUDA kernels take ${MAX_DIMS}; ` +
-        `reshape the tensors first`,
-    );
+/**
+ * How a reduction looks once size-1 dims are dropped and neighbouring dims that are both kept or
+ * both reduced are merged: alternating runs, outermost first.
+ *
+ * @param xShape Shape of the input.
+ * @param outShape Target shape (same rank; reduced dims are 1).
+ * @returns Run sizes and whether each run is reduced.
+ * @example
+ * ```ts
+ * import { collapseReduction } from "./plan.ts";
+ * collapseReduction([8, 16, 7, 7], [1, 16, 1, 1]); // { sizes: [8, 16, 49], reduced: [true, false, true] }
+ * ```
+ */
+export function collapseReduction(
+  xShape: readonly number[],
+  outShape: readonly number[],
+): { sizes: number[]; reduced: boolean[] } {
+  const sizes: number[] = [];
+  const reduced: boolean[] = [];
+  for (let i = 0; i < xShape.length; i++) {
+    if (xShape[i] === 1) continue;
+    const r = outShape[i] === 1;
+    const last = sizes.length - 1;
+    if (last >= 0 && reduced[last] === r) sizes[last] *= xShape[i];
+    else {
+      sizes.push(xShape[i]);
+      reduced.push(r);
+    }
   }
+  return { sizes, reduced };
 }
 
 /**
@@ -72,7 +102,7 @@ function fits(op: string, rank: number): void {
  * @returns The collapsed plan.
  * @example
  * ```ts
- * import { broadcastPlan } from "./shapes.ts";
+ * import { broadcastPlan } from "./plan.ts";
  * broadcastPlan([2, 3, 4, 5], [1, 3, 1, 1], [2, 3, 4, 5]);
  * // { size: [2, 3, 20], aStride: [60, 20, 1], bStride: [0, 1, 0] }
  * ```
@@ -82,26 +112,25 @@ export function broadcastPlan(
   bShape: readonly number[],
   outShape: readonly number[],
 ): BroadcastPlan {
-  const strideOf = (shape: readonly number[]): number[] =>
-    contiguousStrides(shape).map((s, i) => (shape[i] === 1 ? 0 : s));
-  const as = strideOf(aShape);
-  const bs = strideOf(bShape);
+  const as = contiguousStrides(aShape);
+  const bs = contiguousStrides(bShape);
   const plan: BroadcastPlan = { size: [], aStride: [], bStride: [] };
   for (let i = 0; i < outShape.length; i++) {
     const size = outShape[i];
     if (size === 1) continue;
+    const sa = aShape[i] === 1 ? 0 : as[i];
+    const sb = bShape[i] === 1 ? 0 : bs[i];
     const last = plan.size.length - 1;
-    if (last >= 0 && plan.aStride[last] === as[i] * size && plan.bStride[last] === bs[i] * size) {
+    if (last >= 0 && plan.aStride[last] === sa * size && plan.bStride[last] === sb * size) {
       plan.size[last] *= size;
-      plan.aStride[last] = as[i];
-      plan.bStride[last] = bs[i];
+      plan.aStride[last] = sa;
+      plan.bStride[last] = sb;
     } else {
       plan.size.push(size);
-      plan.aStride.push(as[i]);
-      plan.bStride.push(bs[i]);
+      plan.aStride.push(sa);
+      plan.bStride.push(sb);
     }
   }
-  fits("binary", plan.size.length);
   return plan;
 }
 
@@ -113,7 +142,7 @@ export function broadcastPlan(
  * @returns The collapsed plan.
  * @example
  * ```ts
- * import { reductionPlan } from "./shapes.ts";
+ * import { reductionPlan } from "./plan.ts";
  * reductionPlan([8, 16, 7, 7], [1, 16, 1, 1]);
  * // outCount 16, reduceCount 392: kept [16] stride [49]; reduced [8, 49] strides [784, 1]
  * ```
@@ -129,18 +158,17 @@ export function reductionPlan(xShape: readonly number[], outShape: readonly numb
     reducedSize: [],
     reducedStride: [],
   };
-  sizes.forEach((size, d) => {
+  for (let d = 0; d < sizes.length; d++) {
     if (reduced[d]) {
-      plan.reducedSize.push(size);
+      plan.reducedSize.push(sizes[d]);
       plan.reducedStride.push(strides[d]);
-      plan.reduceCount *= size;
+      plan.reduceCount *= sizes[d];
     } else {
-      plan.keptSize.push(size);
+      plan.keptSize.push(sizes[d]);
       plan.keptStride.push(strides[d]);
-      plan.outCount *= size;
+      plan.outCount *= sizes[d];
     }
-  });
-  fits("sumTo", Math.max(plan.keptSize.length, plan.reducedSize.length));
+  }
   return plan;
 }
 
@@ -152,7 +180,7 @@ export function reductionPlan(xShape: readonly number[], outShape: readonly numb
  * @returns The collapsed plan.
  * @example
  * ```ts
- * import { permutePlan } from "./shapes.ts";
+ * import { permutePlan } from "./plan.ts";
  * permutePlan([2, 3, 4], [0, 2, 1]); // { size: [2, 4, 3], inStride: [12, 1, 4] }
  * ```
  */
@@ -171,6 +199,5 @@ export function permutePlan(shape: readonly number[], perm: readonly number[]): 
       plan.inStride.push(inStrides[p]);
     }
   }
-  fits("permute", plan.size.length);
   return plan;
 }
