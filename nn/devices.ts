@@ -4,6 +4,8 @@
  * @module
  */
 
+import { LibraryNotFoundError } from "../ffi/load.ts";
+import { noticeOnce } from "../ffi/notice.ts";
 import type { Device } from "./device.ts";
 import { cpu } from "./cpu/device.ts";
 import { cudaDevice } from "./cuda/device.ts";
@@ -44,7 +46,8 @@ export function setDefaultDevice(device: Device | string): Device {
  * Turns a device spec into a device.
  *
  * @param spec A device, `"cpu"`, `"cuda"` / `"cuda:0"` (the GPU; throws when CUDA is unavailable),
- * or `"auto"` (the GPU when CUDA works, else the CPU, saying why on stderr once).
+ * or `"auto"` (the GPU when CUDA works, else the CPU, saying why on stderr once; an
+ * `EPSANET_CUDA_LIBS` that cannot be used throws).
  * @returns The device.
  * @throws When the spec names no available device.
  * @example
@@ -61,34 +64,32 @@ export function resolveDevice(spec: Device | string): Device {
   throw new Error(`Unknown device "${spec}"; use "cpu", "cuda", "cuda:0" or "auto"`);
 }
 
-let cudaState: { available: boolean; reason: string } | undefined;
+let cudaState: { available: boolean; reason: string; error: unknown } | undefined;
 
-function probeCuda(): { available: boolean; reason: string } {
+function probeCuda(): { available: boolean; reason: string; error: unknown } {
   if (cudaState === undefined) {
     try {
       cudaDevice();
-      cudaState = { available: true, reason: "" };
+      cudaState = { available: true, reason: "", error: undefined };
     } catch (error) {
-      const summary = (error as { summary?: unknown }).summary;
+      const summary = error instanceof LibraryNotFoundError ? error.summary : undefined;
       const message = error instanceof Error ? error.message : String(error);
-      cudaState = {
-        available: false,
-        reason: typeof summary === "string" ? summary : message.split("\n")[0],
-      };
+      cudaState = { available: false, reason: summary ?? message.split("\n")[0], error };
     }
   }
   return cudaState;
 }
 
-let fallbackNoticed = false;
-
 function autoDevice(): Device {
-  const { available, reason } = probeCuda();
+  const { available, reason, error } = probeCuda();
   if (available) return cudaDevice();
-  if (!fallbackNoticed) {
-    fallbackNoticed = true;
-    console.error(`epsanet: CUDA unavailable (${reason}); using the CPU`);
-  }
+  // An explicit EPSANET_CUDA_LIBS that cannot be used is the user's mistake, not a reason to fall back.
+  if (error instanceof LibraryNotFoundError && error.variable !== undefined) throw error;
+  noticeOnce(
+    "CUDA",
+    `CUDA unavailable (${reason}); using the CPU`,
+    error instanceof LibraryNotFoundError ? error.tried : [],
+  );
   return cpu;
 }
 
