@@ -105,8 +105,6 @@ export interface OpenedLibrary<S extends Deno.ForeignLibraryInterface> {
   readonly library: Deno.DynamicLibrary<S>;
   /** The path or bare file name that opened. */
   readonly path: string;
-  /** Whether it was found through the override variable. */
-  readonly fromOverride: boolean;
 }
 
 /** What {@linkcode openOrFallBack} returns when the caller should use its fallback. */
@@ -309,7 +307,7 @@ export function openLibrary<S extends Deno.ForeignLibraryInterface, T extends De
       continue;
     }
     const result = tryCandidate(spec, candidate.path, symbols, candidate.from !== "loader");
-    if ("library" in result) return { ...result, fromOverride: candidate.from === "override" };
+    if ("library" in result) return result;
     if (candidate.from === "override") throw overrideError(spec, `${candidate.path} does not load (${result.reason})`);
     const where = candidate.from === "loader" ? `the loader path (${candidate.path}: ` : `${candidate.path} (`;
     notes.push(`${where}${result.reason})`);

@@ -55,7 +55,8 @@ testIf(
     const saved = ["EPSANET_CUDA_LIBS", "CUDA_HOME"].map((k) => [k, Deno.env.get(k)] as const);
     const dir = Deno.makeTempDirSync();
     try {
-      Deno.env.set("EPSANET_CUDA_LIBS", `${dir}:/opt/cuda/lib64/stubs:/x/libcudnn.so.9`);
+      Deno.mkdirSync(`${dir}/stubs`);
+      Deno.env.set("EPSANET_CUDA_LIBS", `${dir}:${dir}/stubs:/x/libcudnn.so.9`);
       Deno.env.set("CUDA_HOME", "/opt/cuda-test");
       const paths = (name: keyof typeof CUDA_SPECS) => libraryCandidates(CUDA_SPECS[name]).map((c) => c.path);
       const cudnn = paths("cudnn");
@@ -76,7 +77,7 @@ testIf(
       assert.ok(!driver.some((p) => p.startsWith("/opt/cuda-test")), "the driver never comes from a toolkit");
     } finally {
       for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-      Deno.removeSync(dir);
+      Deno.removeSync(dir, { recursive: true });
     }
   },
 );
