@@ -46,7 +46,7 @@ function run(code: string, env: Record<string, string>, permissions = ["--allow-
 
 const GEMM = `import { blasInfo } from "${module("nn/cpu/gemm.ts")}";`;
 const ONEDNN_RUNTIME = `import { oneDnnInfo } from "${module("nn/cpu/onednn/runtime.ts")}";`;
-const DEVICES = `import { cudaAvailable, resolveDevice } from "${module("nn/devices.ts")}";`;
+const DEVICES = `import { resolveDevice } from "${module("mod.ts")}";`;
 
 Deno.test("OpenBLAS and oneDNN are looked for on the loader path first, then in the standard folders", () => {
   const blas = libraryCandidates(OPENBLAS, "linux");
@@ -104,14 +104,22 @@ testWith("EPSANET_BLAS and EPSANET_ONEDNN paths that do not exist are errors, no
 testWith("EPSANET_CUDA_LIBS pointing at nothing usable is an error, even for --device auto", ["run", "write"], () => {
   for (const value of ["/nonexistent/cuda/lib", Deno.makeTempDirSync()]) {
     const result = run(
-      `${DEVICES} console.log(cudaAvailable()); try { resolveDevice("auto"); console.log("cpu"); } ` +
-        `catch (e) { console.log(e.message); }`,
+      `${DEVICES} for (const spec of ["auto", "cuda"]) { try { resolveDevice(spec); console.log("a device"); } ` +
+        `catch (e) { console.log(e.message); } }`,
       { EPSANET_CUDA_LIBS: value },
     );
-    const [available, message] = result.stdout.split("\n");
-    assert.equal(available, "false");
-    assert.ok(message.startsWith(`EPSANET_CUDA_LIBS=${value}: `), message);
-    assert.match(message, /does not exist|holds none of libcuda\.so\.1/);
+    const messages = result.stdout.split("\n");
+    assert.equal(messages.length, 2, result.stdout);
+    for (const message of messages) {
+      assert.ok(message.startsWith(`EPSANET_CUDA_LIBS=${value}: `), message);
+      assert.match(
+        message,
+        value.startsWith("/nonexistent")
+          ? /: \/nonexistent\/cuda\/lib does not exist; /
+          : /holds none of libcuda\.so\.1/,
+      );
+    }
+    assert.deepEqual(result.stderr, [], "no fallback notice");
     if (value.startsWith("/tmp")) Deno.removeSync(value);
   }
 });
