@@ -1,8 +1,16 @@
 /**
- * CBLAS symbols (OpenBLAS or any BLAS with the C interface) and the enums they take.
+ * CBLAS symbols (OpenBLAS or any BLAS with the C interface), the enums they take, and where to
+ * find the library ({@linkcode OPENBLAS}, for the discovery engine in load.ts).
+ *
+ * Debian's OpenBLAS 0.3.21 mistakes our VMs' AVX-512 CPU for an old core and runs sgemm ~4x
+ * slower; the library reads `OPENBLAS_CORETYPE` once, when it loads, so the spec sets it from the
+ * CPU's flags before the first candidate is opened, unless the user has chosen one.
  *
  * @module
  */
+
+import type { LibrarySpec } from "./load.ts";
+import { LINUX_TRIPLE } from "./places.ts";
 
 /** `CBLAS_ORDER`: row-major storage. */
 export const CBLAS_ROW_MAJOR = 101;
@@ -60,3 +68,79 @@ export const CBLAS_SYMBOLS = {
   /** `int openblas_get_num_threads(void)` */
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
 } as const;
+
+/** OpenBLAS (or another CBLAS): `EPSANET_BLAS` (a file, folders, or `none`), then the loader path and standard folders. */
+export const OPENBLAS: LibrarySpec<typeof CBLAS_SYMBOLS> = {
+  name: "OpenBLAS",
+  envVar: "EPSANET_BLAS",
+  override: "only",
+  platforms: {
+    linux: {
+      files: ["libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"],
+      places: [
+        { loader: true },
+        {
+          folders: [
+            `/usr/lib/${LINUX_TRIPLE}/openblas-pthread`,
+            `/usr/lib/${LINUX_TRIPLE}`,
+            "/usr/lib64",
+            "/usr/local/lib",
+          ],
+        },
+      ],
+      install: "install libopenblas0-pthread",
+    },
+    darwin: {
+      files: ["libopenblas.0.dylib", "libopenblas.dylib"],
+      places: [{ loader: true }, { folders: ["/opt/homebrew/opt/openblas/lib", "/usr/local/opt/openblas/lib"] }],
+      install: "run brew install openblas",
+    },
+  },
+  symbols: CBLAS_SYMBOLS,
+  prepare: chooseOpenBlasCore,
+};
+
+/**
+ * Sets `OPENBLAS_CORETYPE` from /proc/cpuinfo's flags (SkylakeX with AVX-512, Haswell with
+ * AVX2 + FMA) when the user has not set it.
+ *
+ * @example
+ * ```ts
+ * import { chooseOpenBlasCore } from "./cblas.ts";
+ * chooseOpenBlasCore(); // before OpenBLAS loads
+ * ```
+ */
+export function chooseOpenBlasCore(): void {
+  if (Deno.permissions.querySync({ name: "env" }).state !== "granted" || Deno.env.get("OPENBLAS_CORETYPE")) return;
+  let flags = "";
+  try {
+    flags = Deno.readTextFileSync("/proc/cpuinfo").match(/^flags\s*:(.*)$/m)?.[1] ?? "";
+  } catch {
+    return;
+  }
+  const has = (flag: string) => new RegExp(`\\b${flag}\\b`).test(flags);
+  if (has("avx512f") && has("avx512bw") && has("avx512vl")) {
+    Deno.env.set("OPENBLAS_CORETYPE", "SkylakeX");
+  } else if (has("avx2") && has("fma")) Deno.env.set("OPENBLAS_CORETYPE", "Haswell");
+}
+
+/**
+ * OpenBLAS's build configuration, core and thread count, from its optional `openblas_*` symbols.
+ *
+ * @param lib The bound symbols.
+ * @returns E.g. `" (OpenBLAS 0.3.21 ..., core SkylakeX, 2 threads)"`, or `""` for another BLAS.
+ * @example
+ * ```ts
+ * import { describeOpenBlas, OPENBLAS } from "./cblas.ts";
+ * import { openLibrary } from "./load.ts";
+ * console.log(describeOpenBlas(openLibrary(OPENBLAS).library.symbols));
+ * ```
+ */
+export function describeOpenBlas(lib: Deno.DynamicLibrary<typeof CBLAS_SYMBOLS>["symbols"]): string {
+  const read = (p: Deno.PointerValue) => (p ? Deno.UnsafePointerView.getCString(p) : "");
+  const config = lib.openblas_get_config ? read(lib.openblas_get_config()) : "";
+  const core = lib.openblas_get_corename ? read(lib.openblas_get_corename()) : "";
+  const threads = lib.openblas_get_num_threads ? lib.openblas_get_num_threads() : 0;
+  const parts = [config, core && `core ${core}`, threads && `${threads} threads`].filter(Boolean);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}

@@ -4,7 +4,8 @@
  * `libcublas` exports both the legacy v1 API (no handle argument) and the v2 API; `cublas_v2.h`
  * maps `cublasSgemm` to `cublasSgemm_v2`, so the `_v2` names are bound. Functions that never had
  * a v1 form (`cublasSetMathMode`, `cublasSgemmStridedBatched`, `cublasGetStatusName`) have no suffix.
- * Every function except the status-string ones returns a `cublasStatus_t`.
+ * Every function except the status-string ones returns a `cublasStatus_t`. {@linkcode CUBLAS} tells
+ * the discovery engine (load.ts) where to look, and to preload `libcublasLt` from the same folder.
  *
  * @example
  * ```ts
@@ -15,6 +16,9 @@
  *
  * @module
  */
+
+import type { LibrarySpec } from "./load.ts";
+import { CUDA_LIBS_ENV, CUDA_ROOT_VARIABLES, cudaRootFolders, cudaToolkitFolders } from "./places.ts";
 
 /** `cublasStatus_t`: success. */
 export const CUBLAS_STATUS_SUCCESS = 0;
@@ -61,3 +65,28 @@ export const CUBLAS_SYMBOLS = {
     result: I,
   },
 } as const;
+
+/** cuBLAS 13 or 12: `EPSANET_CUDA_LIBS`, `CUDA_HOME` and friends, pip wheels, the loader path, `/usr/local/cuda*`. */
+export const CUBLAS: LibrarySpec<typeof CUBLAS_SYMBOLS> = {
+  name: "cuBLAS",
+  envVar: CUDA_LIBS_ENV,
+  override: "first",
+  platforms: {
+    linux: {
+      files: ["libcublas.so.13", "libcublas.so.12"],
+      places: [
+        { roots: CUDA_ROOT_VARIABLES, rootFolders: cudaRootFolders },
+        { wheels: ["nvidia/cu13/lib", "nvidia/cublas/lib"] },
+        { loader: true },
+        { folders: cudaToolkitFolders },
+      ],
+      install: "install it with `python3 -m pip install nvidia-cublas`",
+    },
+  },
+  symbols: CUBLAS_SYMBOLS,
+  dependencies(_folder, file, listing) {
+    const major = file.match(/\.so\.(\d+)/)?.[1];
+    const lt = `libcublasLt.so.${major}`;
+    return major && listing.includes(lt) ? [{ file: lt, optional: false }] : [];
+  },
+};

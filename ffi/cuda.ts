@@ -13,8 +13,14 @@
  * console.log(driver.symbols.cuInit(0)); // 0 (CUDA_SUCCESS) on a machine with a GPU
  * ```
  *
+ * {@linkcode CUDA_DRIVER} tells the discovery engine (load.ts) where the driver lives: it comes with
+ * the NVIDIA driver, never from a toolkit or a pip wheel.
+ *
  * @module
  */
+
+import type { LibrarySpec } from "./load.ts";
+import { CUDA_DRIVER_FOLDERS, CUDA_LIBS_ENV } from "./places.ts";
 
 /** `CUresult`: success. */
 export const CUDA_SUCCESS = 0;
@@ -84,3 +90,18 @@ export const CUDA_SYMBOLS = {
   /** `cuGetErrorString(CUresult error, const char **pStr)` */
   cuGetErrorString: { parameters: ["i32", "buffer"], result: "i32" },
 } as const;
+
+/** The CUDA driver API: `EPSANET_CUDA_LIBS`, then the loader path, then the driver's folders. */
+export const CUDA_DRIVER: LibrarySpec<typeof CUDA_SYMBOLS> = {
+  name: "CUDA driver",
+  envVar: CUDA_LIBS_ENV,
+  override: "first",
+  platforms: {
+    linux: {
+      files: ["libcuda.so.1"],
+      places: [{ loader: true }, { folders: CUDA_DRIVER_FOLDERS }],
+      install: "install the NVIDIA driver",
+    },
+  },
+  symbols: CUDA_SYMBOLS,
+};

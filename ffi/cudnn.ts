@@ -4,7 +4,10 @@
  *
  * Handles and descriptors are `"pointer"`; device addresses are `"u64"` (bigint); host `alpha` /
  * `beta` scalars and out-parameters are `"buffer"` (typed arrays). Every function except the
- * version and error-string ones returns a `cudnnStatus_t`.
+ * version and error-string ones returns a `cudnnStatus_t`. {@linkcode CUDNN} tells the discovery
+ * engine (load.ts) where to look, and to preload the `libcudnn_*.so.9` sub-libraries from the same
+ * folder (the dispatcher opens them by soname, which `LD_LIBRARY_PATH` set after start-up cannot
+ * redirect).
  *
  * @example
  * ```ts
@@ -15,6 +18,9 @@
  *
  * @module
  */
+
+import type { LibrarySpec } from "./load.ts";
+import { CUDA_LIBS_ENV, CUDA_ROOT_VARIABLES, cudaRootFolders, cudaToolkitFolders } from "./places.ts";
 
 /** `cudnnStatus_t`: success. */
 export const CUDNN_STATUS_SUCCESS = 0;
@@ -158,3 +164,46 @@ export const CUDNN_SYMBOLS = {
   /** `cudnnSoftmaxBackward(handle, algo, mode, alpha, yDesc, y, dyDesc, dy, beta, dxDesc, dx)` */
   cudnnSoftmaxBackward: { parameters: [P, I, I, B, P, U, P, U, B, P, U], result: I },
 } as const;
+
+/** cuDNN sub-libraries in dependency order; a CNN does not need `adv` and `ext`. */
+const CUDNN_PARTS = [
+  "graph",
+  "engines_precompiled",
+  "engines_runtime_compiled",
+  "engines_tensor_ir",
+  "heuristic",
+  "ops",
+  "cnn",
+  "adv",
+  "ext",
+];
+const CUDNN_OPTIONAL_PARTS = new Set(["adv", "ext"]);
+
+/** cuDNN 9: `EPSANET_CUDA_LIBS`, `CUDNN_PATH`, `CUDA_HOME` and friends, pip wheels, the loader path, `/usr/local/cuda*`. */
+export const CUDNN: LibrarySpec<typeof CUDNN_SYMBOLS> = {
+  name: "cuDNN 9",
+  envVar: CUDA_LIBS_ENV,
+  override: "first",
+  platforms: {
+    linux: {
+      files: ["libcudnn.so.9"],
+      places: [
+        { roots: ["CUDNN_PATH", "CUDNN_HOME"], rootFolders: cudaRootFolders },
+        { roots: CUDA_ROOT_VARIABLES, rootFolders: cudaRootFolders },
+        { wheels: ["nvidia/cudnn/lib"] },
+        { loader: true },
+        { folders: cudaToolkitFolders },
+      ],
+      install: "install it with `python3 -m pip install nvidia-cudnn-cu13`",
+    },
+  },
+  symbols: CUDNN_SYMBOLS,
+  dependencies(_folder, _file, listing) {
+    const parts = listing.map((f) => f.match(/^libcudnn_(\w+)\.so\.9$/)?.[1]).filter((p) => p !== undefined);
+    const rank = (p: string): number => (CUDNN_PARTS.includes(p) ? CUDNN_PARTS.indexOf(p) : CUDNN_PARTS.length);
+    return parts.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).map((part) => ({
+      file: `libcudnn_${part}.so.9`,
+      optional: !CUDNN_PARTS.includes(part) || CUDNN_OPTIONAL_PARTS.has(part),
+    }));
+  },
+};

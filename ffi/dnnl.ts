@@ -3,10 +3,14 @@
  *
  * oneDNN 2.x passes memory and operation descriptors as plain structs, which we hold in byte
  * buffers of the sizes below (oneDNN 3.x replaced them with opaque handles and is not supported).
- * Values are from oneDNN 2.6's headers.
+ * Values are from oneDNN 2.6's headers. {@linkcode ONEDNN} tells the discovery engine (load.ts)
+ * where to find the library and rejects a 3.x build.
  *
  * @module
  */
+
+import type { LibrarySpec } from "./load.ts";
+import { LINUX_TRIPLE } from "./places.ts";
 
 /** `sizeof(dnnl_memory_desc_t)` in oneDNN 2.x. */
 export const DNNL_MEMORY_DESC_BYTES = 696;
@@ -14,8 +18,6 @@ export const DNNL_MEMORY_DESC_BYTES = 696;
 export const DNNL_CONVOLUTION_DESC_BYTES = 5976;
 /** `sizeof(dnnl_batch_normalization_desc_t)` in oneDNN 2.x. */
 export const DNNL_BATCH_NORMALIZATION_DESC_BYTES = 3496;
-/** `sizeof(dnnl_eltwise_desc_t)` in oneDNN 2.x. */
-export const DNNL_ELTWISE_DESC_BYTES = 1416;
 /** `sizeof(dnnl_binary_desc_t)` in oneDNN 2.x. */
 export const DNNL_BINARY_DESC_BYTES = 2096;
 /** `sizeof(dnnl_pooling_desc_t)` in oneDNN 2.x. */
@@ -170,3 +172,42 @@ export const DNNL_SYMBOLS = {
   /** `dnnl_memory_set_data_handle(dnnl_memory_t, void *handle)` */
   dnnl_memory_set_data_handle: { parameters: [P, P], result: I },
 } as const;
+
+/**
+ * The version of a loaded oneDNN.
+ *
+ * @param lib The bound symbols.
+ * @returns `[major, minor, patch]`.
+ * @example
+ * ```ts
+ * import { dnnlVersion, ONEDNN } from "./dnnl.ts";
+ * import { openLibrary } from "./load.ts";
+ * console.log(dnnlVersion(openLibrary(ONEDNN).library.symbols).join(".")); // "2.6.3"
+ * ```
+ */
+export function dnnlVersion(lib: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"]): [number, number, number] {
+  const version = new Deno.UnsafePointerView(lib.dnnl_version()!);
+  return [version.getInt32(0), version.getInt32(4), version.getInt32(8)];
+}
+
+/** oneDNN 2.x: `EPSANET_ONEDNN` (a file, folders, or `none`), then the loader path and standard folders. */
+export const ONEDNN: LibrarySpec<typeof DNNL_SYMBOLS> = {
+  name: "oneDNN 2.x",
+  envVar: "EPSANET_ONEDNN",
+  override: "only",
+  platforms: {
+    linux: {
+      files: ["libdnnl.so.2"],
+      places: [
+        { loader: true },
+        { folders: [`/usr/lib/${LINUX_TRIPLE}`, "/usr/lib64", "/usr/local/lib", "/opt/intel/oneapi/dnnl/latest/lib"] },
+      ],
+      install: "install libdnnl2",
+    },
+  },
+  symbols: DNNL_SYMBOLS,
+  validate(library) {
+    const [major, minor, patch] = dnnlVersion(library.symbols);
+    return major === 2 ? undefined : `oneDNN ${major}.${minor}.${patch}; only 2.x is supported`;
+  },
+};

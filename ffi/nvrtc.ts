@@ -2,8 +2,9 @@
  * NVRTC symbols (`libnvrtc.so.13` or `.so.12`): compiles CUDA C++ source to CUBIN or PTX at run
  * time. Every function except `nvrtcGetErrorString` returns an `nvrtcResult`.
  *
- * NVRTC loads `libnvrtc-builtins.so.<major>.<minor>` by soname when it compiles; the library loader
- * (ffi/cuda_libraries.ts) preloads it from the folder NVRTC came from.
+ * NVRTC loads `libnvrtc-builtins.so.<major>.<minor>` by soname when it compiles, and
+ * `LD_LIBRARY_PATH` cannot change after the process starts, so {@linkcode NVRTC} has the discovery
+ * engine (load.ts) preload it from the folder NVRTC came from.
  *
  * @example
  * ```ts
@@ -15,6 +16,9 @@
  *
  * @module
  */
+
+import type { LibrarySpec } from "./load.ts";
+import { CUDA_LIBS_ENV, CUDA_ROOT_VARIABLES, cudaRootFolders, cudaToolkitFolders } from "./places.ts";
 
 /** `nvrtcResult`: success. */
 export const NVRTC_SUCCESS = 0;
@@ -55,3 +59,32 @@ export const NVRTC_SYMBOLS = {
   /** `nvrtcDestroyProgram(nvrtcProgram *prog)`: takes a pointer to the handle. */
   nvrtcDestroyProgram: { parameters: [B], result: I },
 } as const;
+
+/** NVRTC 13 or 12: `EPSANET_CUDA_LIBS`, `CUDA_HOME` and friends, pip wheels, the loader path, `/usr/local/cuda*`. */
+export const NVRTC: LibrarySpec<typeof NVRTC_SYMBOLS> = {
+  name: "NVRTC",
+  envVar: CUDA_LIBS_ENV,
+  override: "first",
+  platforms: {
+    linux: {
+      files: ["libnvrtc.so.13", "libnvrtc.so.12"],
+      places: [
+        { roots: CUDA_ROOT_VARIABLES, rootFolders: cudaRootFolders },
+        { wheels: ["nvidia/cu13/lib", "nvidia/cuda_nvrtc/lib"] },
+        { loader: true },
+        { folders: cudaToolkitFolders },
+      ],
+      install: "install it with `python3 -m pip install nvidia-cuda-nvrtc`",
+    },
+  },
+  symbols: NVRTC_SYMBOLS,
+  dependencies(_folder, file, listing) {
+    const major = file.match(/\.so\.(\d+)/)?.[1];
+    if (!major) return [];
+    // The newest builtins of this major; the `.alt.` variants do not match the pattern.
+    const pattern = new RegExp(`^libnvrtc-builtins\\.so\\.${major}\\.(\\d+)$`);
+    const newest = listing.filter((f) => pattern.test(f))
+      .sort((a, b) => Number(b.match(pattern)![1]) - Number(a.match(pattern)![1]))[0];
+    return newest ? [{ file: newest, optional: false }] : [];
+  },
+};

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { LibraryNotFoundError } from "../ffi/load.ts";
+import { noticeOnce } from "../ffi/notice.ts";
 import type { Device } from "./device.ts";
 import { cpu } from "./cpu/device.ts";
 
@@ -71,7 +73,7 @@ export function setDefaultDevice(device: Device | string): Device {
  *
  * @param spec A device, `"cpu"`, `"cuda"` / `"cuda:0"` (the GPU; throws when CUDA is unavailable
  * or its module is not imported), or `"auto"` (the GPU when CUDA works, else the CPU, saying why
- * on stderr once).
+ * on stderr once; an `EPSANET_CUDA_LIBS` that cannot be used throws).
  * @returns The device.
  * @throws When the spec names no available device.
  * @example
@@ -93,36 +95,34 @@ export function resolveDevice(spec: Device | string): Device {
 
 const CUDA_NOT_LOADED = 'The CUDA device is not loaded; import mod.ts or nn/cuda/register.ts before asking for "cuda"';
 
-let cudaState: { available: boolean; reason: string } | undefined;
+let cudaState: { available: boolean; reason: string; error: unknown } | undefined;
 
-function probeCuda(): { available: boolean; reason: string } {
+function probeCuda(): { available: boolean; reason: string; error: unknown } {
   if (cudaState === undefined) {
     const open = openers.get("cuda");
     try {
       if (open === undefined) throw new Error(CUDA_NOT_LOADED);
       open();
-      cudaState = { available: true, reason: "" };
+      cudaState = { available: true, reason: "", error: undefined };
     } catch (error) {
-      const summary = (error as { summary?: unknown }).summary;
+      const summary = error instanceof LibraryNotFoundError ? error.summary : undefined;
       const message = error instanceof Error ? error.message : String(error);
-      cudaState = {
-        available: false,
-        reason: typeof summary === "string" ? summary : message.split("\n")[0],
-      };
+      cudaState = { available: false, reason: summary ?? message.split("\n")[0], error };
     }
   }
   return cudaState;
 }
 
-let fallbackNoticed = false;
-
 function autoDevice(): Device {
-  const { available, reason } = probeCuda();
+  const { available, reason, error } = probeCuda();
   if (available) return openers.get("cuda")!();
-  if (!fallbackNoticed) {
-    fallbackNoticed = true;
-    console.error(`epsanet: CUDA unavailable (${reason}); using the CPU`);
-  }
+  // An explicit EPSANET_CUDA_LIBS that cannot be used is the user's mistake, not a reason to fall back.
+  if (error instanceof LibraryNotFoundError && error.variable !== undefined) throw error;
+  noticeOnce(
+    "CUDA",
+    `CUDA unavailable (${reason}); using the CPU`,
+    error instanceof LibraryNotFoundError ? error.tried : [],
+  );
   return cpu;
 }
 

@@ -2,16 +2,23 @@
  * Row-major GEMM for the CPU device: `cblas_sgemm` / `cblas_dgemm` of a native BLAS when one opens,
  * a TypeScript GEMM otherwise.
  *
- * The BLAS is looked for at the first GEMM: `EPSANET_BLAS` (a file, a folder list, or `none` to
- * force the TypeScript path), then `libopenblas.so.0` and friends on the loader path. Debian's
- * OpenBLAS picks a slow kernel for our VMs' CPU, so when `OPENBLAS_CORETYPE` is unset we choose the
- * core type from /proc/cpuinfo before the library loads (it reads the variable once, at load).
+ * The BLAS is looked for at the first GEMM (ffi/cblas.ts's spec): `EPSANET_BLAS` (a file, a folder
+ * list, or `none` to force the TypeScript path; a path that cannot be used is an error), else
+ * `libopenblas.so.0` and friends on the loader path and in the standard folders, with
+ * `OPENBLAS_CORETYPE` chosen from the CPU when unset. Without a BLAS, one line on stderr says so.
  *
  * @module
  */
 
-import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_SYMBOLS, CBLAS_TRANS } from "../../ffi/cblas.ts";
-import { hasPermission, LibraryNotFoundError, openLibrary, readEnv } from "../../ffi/load.ts";
+import {
+  CBLAS_NO_TRANS,
+  CBLAS_ROW_MAJOR,
+  type CBLAS_SYMBOLS,
+  CBLAS_TRANS,
+  describeOpenBlas,
+  OPENBLAS,
+} from "../../ffi/cblas.ts";
+import { openOrFallBack } from "../../ffi/load.ts";
 
 /** A CPU buffer. */
 export type FloatArray = Float32Array | Float64Array;
@@ -59,25 +66,11 @@ export interface BlasInfo {
 let blas: Cblas | null | undefined;
 let info: BlasInfo = { kind: "typescript", detail: "not loaded yet" };
 
-const BLAS_SPEC = {
-  label: "A CBLAS library (OpenBLAS)",
-  envVar: "EPSANET_BLAS",
-  sonames: ["libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"],
-  dirs: [
-    "/usr/lib/x86_64-linux-gnu/openblas-pthread",
-    "/usr/lib/x86_64-linux-gnu",
-    "/usr/lib64",
-    "/usr/local/lib",
-    "/opt/homebrew/opt/openblas/lib",
-    "/usr/local/opt/openblas/lib",
-  ],
-  installHint: "Install it (Debian: apt-get install libopenblas0-pthread)",
-};
-
 /**
  * Loads the BLAS once (idempotent) and reports what GEMMs will run on.
  *
  * @returns The backend in use.
+ * @throws {LibraryNotFoundError} when `EPSANET_BLAS` names a library that cannot be used.
  * @example
  * ```ts
  * import { blasInfo } from "./gemm.ts";
@@ -91,55 +84,15 @@ export function blasInfo(): BlasInfo {
 
 function loadBlas(): Cblas | null {
   if (blas !== undefined) return blas;
-  blas = null;
-  const override = readEnv("EPSANET_BLAS");
-  if (override === "none") {
-    info = { kind: "typescript", detail: "EPSANET_BLAS=none" };
-    return blas;
-  }
-  if (!hasPermission("ffi")) {
-    info = { kind: "typescript", detail: "no --allow-ffi permission" };
-    console.warn(
-      "epsanet: no --allow-ffi permission, so GEMMs run in TypeScript (slow); " +
-        "run with --allow-ffi --allow-env --allow-read to use OpenBLAS",
-    );
-    return blas;
-  }
-  chooseOpenBlasCore();
-  try {
-    const { library, path } = openLibrary(BLAS_SPEC, CBLAS_SYMBOLS);
-    blas = library.symbols;
-    info = { kind: "blas", detail: `${path}${openBlasDetail(blas)}` };
-  } catch (error) {
-    if (!(error instanceof LibraryNotFoundError)) throw error;
-    info = { kind: "typescript", detail: "no BLAS found" };
-    console.warn(`epsanet: ${error.message}; GEMMs run in TypeScript (slow)`);
+  const opened = openOrFallBack(OPENBLAS, "using the TypeScript GEMM");
+  if (opened.library) {
+    blas = opened.library.symbols;
+    info = { kind: "blas", detail: `${opened.path}${describeOpenBlas(blas)}` };
+  } else {
+    blas = null;
+    info = { kind: "typescript", detail: opened.reason };
   }
   return blas;
-}
-
-/** Sets OPENBLAS_CORETYPE from the CPU's flags when the user has not chosen one. */
-function chooseOpenBlasCore(): void {
-  if (!hasPermission("env") || Deno.env.get("OPENBLAS_CORETYPE")) return;
-  let flags = "";
-  try {
-    flags = Deno.readTextFileSync("/proc/cpuinfo").match(/^flags\s*:(.*)$/m)?.[1] ?? "";
-  } catch {
-    return;
-  }
-  const has = (flag: string) => new RegExp(`\\b${flag}\\b`).test(flags);
-  if (has("avx512f") && has("avx512bw") && has("avx512vl")) {
-    Deno.env.set("OPENBLAS_CORETYPE", "SkylakeX");
-  } else if (has("avx2") && has("fma")) Deno.env.set("OPENBLAS_CORETYPE", "Haswell");
-}
-
-function openBlasDetail(lib: Cblas): string {
-  const read = (p: Deno.PointerValue) => (p ? Deno.UnsafePointerView.getCString(p) : "");
-  const config = lib.openblas_get_config ? read(lib.openblas_get_config()) : "";
-  const core = lib.openblas_get_corename ? read(lib.openblas_get_corename()) : "";
-  const threads = lib.openblas_get_num_threads ? lib.openblas_get_num_threads() : 0;
-  const parts = [config, core && `core ${core}`, threads && `${threads} threads`].filter(Boolean);
-  return parts.length ? ` (${parts.join(", ")})` : "";
 }
 
 /**

@@ -27,8 +27,8 @@
  * @module
  */
 
-import { CudaUnavailableError, openCudaLibraries } from "../../ffi/cuda_libraries.ts";
-import { readEnv } from "../../ffi/load.ts";
+import { openCudaLibraries } from "../../ffi/cuda_libraries.ts";
+import { LibraryNotFoundError, readEnv } from "../../ffi/load.ts";
 import type {
   ActivationBackwardArgs,
   AdamUpdateArgs,
@@ -339,7 +339,7 @@ export class CudaDevice implements Device<CudaBuffer> {
   }
 }
 
-let instance: CudaDevice | CudaUnavailableError | undefined;
+let instance: CudaDevice | Error | undefined;
 
 /**
  * The CUDA device (GPU 0), created on first use: finds and opens the libraries, initialises the
@@ -348,8 +348,8 @@ let instance: CudaDevice | CudaUnavailableError | undefined;
  *
  * @param options TF32 opt-in (applied to the shared device on every call that passes it).
  * @returns The device.
- * @throws {CudaUnavailableError} with a one-line message when the libraries, the driver or a GPU
- * are missing.
+ * @throws {LibraryNotFoundError} with a short one-line message when the driver or the libraries are
+ * missing; an Error starting `CUDA initialisation failed` when they do not work (e.g. no GPU).
  * @example
  * ```ts
  * import { cudaDevice } from "./device.ts";
@@ -364,14 +364,14 @@ export function cudaDevice(options: CudaDeviceOptions = {}): CudaDevice {
   return instance;
 }
 
-function create(): CudaDevice | CudaUnavailableError {
+function create(): CudaDevice | Error {
   try {
     const runtime = new CudaRuntime(openCudaLibraries(), 0);
     runtime.allowTf32 = readEnv("EPSANET_TF32") === "1";
     return new CudaDevice(runtime, 0);
   } catch (error) {
-    if (error instanceof CudaUnavailableError) return error;
+    if (error instanceof LibraryNotFoundError) return error;
     const line = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ");
-    return new CudaUnavailableError(line, `CUDA initialisation failed: ${line}`);
+    return new Error(`CUDA initialisation failed: ${line}`);
   }
 }

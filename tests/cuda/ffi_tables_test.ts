@@ -7,9 +7,11 @@
 import assert from "node:assert/strict";
 import { CUBLAS_SYMBOLS } from "../../ffi/cublas.ts";
 import { CUDA_SYMBOLS } from "../../ffi/cuda.ts";
-import { type CudaLibraryName, CudaUnavailableError, openCudaLibrary, sitePackages } from "../../ffi/cuda_libraries.ts";
+import { CUDA_SPECS, type CudaLibraryName } from "../../ffi/cuda_libraries.ts";
 import { CUDNN_SYMBOLS } from "../../ffi/cudnn.ts";
+import { LibraryNotFoundError, type LibrarySpec, openLibrary } from "../../ffi/load.ts";
 import { NVRTC_SYMBOLS } from "../../ffi/nvrtc.ts";
+import { sitePackages } from "../../ffi/places.ts";
 import { StatusCheck } from "../../nn/cuda/check.ts";
 import { compileCached } from "../../nn/cuda/compile.ts";
 import { KERNEL_MODULES } from "../../nn/cuda/embed.ts";
@@ -33,9 +35,10 @@ function tryOpen(name: CudaLibraryName): { path: string; reason: string } {
     return { path: "", reason: "needs --allow-ffi --allow-env --allow-read" };
   }
   try {
-    return { path: openCudaLibrary(name, {}).path, reason: "" };
+    const spec: LibrarySpec = CUDA_SPECS[name];
+    return { path: openLibrary(spec, {}).path, reason: "" };
   } catch (error) {
-    const summary = error instanceof CudaUnavailableError ? error.summary : String(error);
+    const summary = error instanceof LibraryNotFoundError ? error.summary : String(error);
     return { path: "", reason: `${summary}; set EPSANET_CUDA_LIBS to check it` };
   }
 }
@@ -59,7 +62,7 @@ for (const name of Object.keys(TABLES) as CudaLibraryName[]) {
 }
 
 testIf("a failing driver call names the call and the CUresult", opened.driver.reason, () => {
-  const { library } = openCudaLibrary("driver", CUDA_SYMBOLS);
+  const { library } = openLibrary(CUDA_SPECS.driver, CUDA_SYMBOLS);
   const check = new StatusCheck({ driver: library });
   const status = library.symbols.cuInit(0);
   if (status === 0) {
@@ -74,7 +77,7 @@ testIf("a failing driver call names the call and the CUresult", opened.driver.re
 });
 
 testIf("cuBLAS status names come from the library", opened.cublas.reason, () => {
-  const { library } = openCudaLibrary("cublas", CUBLAS_SYMBOLS);
+  const { library } = openLibrary(CUDA_SPECS.cublas, CUBLAS_SYMBOLS);
   assertThrows(
     () => new StatusCheck({ cublas: library }).cublas("cublasSgemm_v2", 7),
     /^cublasSgemm_v2: CUBLAS_STATUS_INVALID_VALUE \(.+\)$/,
@@ -85,7 +88,7 @@ testIf(
   "NVRTC compiles every kernel module (sm_90 CUBIN, cached; PTX parameters match)",
   opened.nvrtc.reason,
   () => {
-    const { library } = openCudaLibrary("nvrtc", NVRTC_SYMBOLS);
+    const { library } = openLibrary(CUDA_SPECS.nvrtc, NVRTC_SYMBOLS);
     const nvrtc = library.symbols;
     const check = new StatusCheck({ nvrtc: library });
     const cache = Deno.makeTempDirSync();

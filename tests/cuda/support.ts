@@ -5,7 +5,8 @@
  * @module
  */
 
-import { CudaUnavailableError, openCudaLibraries } from "../../ffi/cuda_libraries.ts";
+import { openCudaLibraries } from "../../ffi/cuda_libraries.ts";
+import { LibraryNotFoundError } from "../../ffi/load.ts";
 import { cudaDevice } from "../../nn/cuda/device.ts";
 import "../../nn/cuda/register.ts";
 import type { Device } from "../../nn/device.ts";
@@ -36,7 +37,7 @@ export function cudaFailure(): string {
     cudaDevice();
     return "";
   } catch (error) {
-    return error instanceof CudaUnavailableError ? error.summary : String(error);
+    return error instanceof LibraryNotFoundError ? error.summary : (error as Error).message ?? String(error);
   }
 }
 

@@ -4,7 +4,7 @@
  * our plain layouts and the layouts the primitive prefers).
  *
  * Set `EPSANET_ONEDNN=none` to use the TypeScript kernels instead, or to a file / folder to choose
- * the library.
+ * the library (one that cannot be used is an error); ffi/dnnl.ts holds the search.
  *
  * @module
  */
@@ -18,9 +18,11 @@ import {
   DNNL_MEMORY_DESC_BYTES,
   DNNL_STREAM_DEFAULT_FLAGS,
   DNNL_SUCCESS,
-  DNNL_SYMBOLS,
+  type DNNL_SYMBOLS,
+  dnnlVersion,
+  ONEDNN,
 } from "../../../ffi/dnnl.ts";
-import { hasPermission, LibraryNotFoundError, openLibrary, readEnv } from "../../../ffi/load.ts";
+import { openOrFallBack } from "../../../ffi/load.ts";
 
 export type Dnnl = Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
 /** A native pointer. */
@@ -75,49 +77,25 @@ export function oneDnnInfo(): { available: boolean; detail: string } {
   return { available: loadOneDnn() !== null, detail };
 }
 
-/** The oneDNN runtime, loaded on first use; null when unavailable (see {@linkcode oneDnnInfo}). */
+/**
+ * The oneDNN runtime, loaded on first use; null when unavailable (see {@linkcode oneDnnInfo}).
+ * Without oneDNN, convolutions use im2col + GEMM and one line on stderr says so.
+ */
 export function loadOneDnn(): Runtime | null {
   if (runtime !== undefined) return runtime;
-  runtime = null;
-  if (readEnv("EPSANET_ONEDNN") === "none") {
-    detail = "EPSANET_ONEDNN=none";
+  const opened = openOrFallBack(ONEDNN, "using im2col + GEMM for convolutions");
+  if (!opened.library) {
+    runtime = null;
+    detail = opened.reason;
     return runtime;
   }
-  if (!hasPermission("ffi")) {
-    detail = "no --allow-ffi permission";
-    return runtime;
-  }
-  try {
-    const { library, path } = openLibrary({
-      label: "oneDNN 2.x",
-      envVar: "EPSANET_ONEDNN",
-      sonames: ["libdnnl.so.2"],
-      dirs: [
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib64",
-        "/usr/local/lib",
-        "/opt/intel/oneapi/dnnl/latest/lib",
-      ],
-      installHint: "Install it (Debian: apt-get install libdnnl2)",
-    }, DNNL_SYMBOLS);
-    const lib = library.symbols;
-    const version = new Deno.UnsafePointerView(lib.dnnl_version()!);
-    const [major, minor, patch] = [version.getInt32(0), version.getInt32(4), version.getInt32(8)];
-    if (major !== 2) {
-      detail = `${path} is oneDNN ${major}.${minor}.${patch}; only 2.x is supported`;
-      library.close();
-      return runtime;
-    }
-    const engine = handleOut();
-    check(lib.dnnl_engine_create(engine, DNNL_CPU, 0n), "dnnl_engine_create");
-    const stream = handleOut();
-    check(lib.dnnl_stream_create(stream, pointerOf(engine), DNNL_STREAM_DEFAULT_FLAGS), "dnnl_stream_create");
-    runtime = { lib, engine: pointerOf(engine), stream: pointerOf(stream) };
-    detail = `oneDNN ${major}.${minor}.${patch} (${path})`;
-  } catch (error) {
-    if (!(error instanceof LibraryNotFoundError)) throw error;
-    detail = "libdnnl.so.2 not found (apt-get install libdnnl2)";
-  }
+  const lib = opened.library.symbols;
+  const engine = handleOut();
+  check(lib.dnnl_engine_create(engine, DNNL_CPU, 0n), "dnnl_engine_create");
+  const stream = handleOut();
+  check(lib.dnnl_stream_create(stream, pointerOf(engine), DNNL_STREAM_DEFAULT_FLAGS), "dnnl_stream_create");
+  runtime = { lib, engine: pointerOf(engine), stream: pointerOf(stream) };
+  detail = `oneDNN ${dnnlVersion(lib).join(".")} (${opened.path})`;
   return runtime;
 }
 
