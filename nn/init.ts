@@ -71,24 +71,6 @@ export function normal(t: Tensor, mean = 0, std = 1, generator: Generator = defa
 }
 
 /**
- * Fills with a constant.
- *
- * @param t Tensor to fill.
- * @param value The constant.
- * @returns `t`.
- * @example
- * ```ts
- * import { constant } from "./init.ts";
- * import { zeros } from "./tensor.ts";
- * constant(zeros([3]), 1);
- * ```
- */
-export function constant(t: Tensor, value: number): Tensor {
-  t.device.fill(t.buffer, value);
-  return t;
-}
-
-/**
  * PyTorch's default for Conv2d and Linear weights: kaiming_uniform with a = sqrt(5), which is
  * U(-1/sqrt(fanIn), 1/sqrt(fanIn)).
  *

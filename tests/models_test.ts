@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { EPSABlock, epsanet101, epsanet50, PSAModule, SEWeightModule } from "../nn/epsanet.ts";
+import { BottleneckNet } from "../nn/bottleneck.ts";
+import { EPSABlock, EPSANet, epsanet101, epsanet50, PSAModule, SEWeightModule } from "../nn/epsanet.ts";
 import * as F from "../nn/functional.ts";
-import { resnet50 } from "../nn/resnet.ts";
+import { Bottleneck, ResNet, resnet50 } from "../nn/resnet.ts";
 import { manualSeed } from "../nn/random.ts";
 import { summary } from "../nn/summary.ts";
 import { randn, type Tensor, tidy } from "../nn/tensor.ts";
@@ -45,6 +46,15 @@ Deno.test("state dict keys are the official PyTorch names", () => {
   ]);
   const r = Object.keys(resnet50().stateDict());
   assert.ok(r.includes("layer3.5.conv2.weight") && r.includes("layer2.0.downsample.0.weight"));
+});
+
+Deno.test("EPSANet and ResNet are two BottleneckNets, neither a kind of the other", () => {
+  const e = new EPSANet(EPSABlock, [1, 1, 1, 1], { numClasses: 10 });
+  const r = new ResNet(Bottleneck, [1, 1, 1, 1], { numClasses: 10 });
+  assert.ok(e instanceof BottleneckNet && r instanceof BottleneckNet);
+  assert.ok(!(r instanceof EPSANet) && !(e instanceof ResNet));
+  assert.ok(epsanet50() instanceof EPSANet && resnet50() instanceof ResNet);
+  assertThrows(() => new ResNet(Bottleneck, [1, 1, 1]), /^ResNet: layers must be 4 positive integers/);
 });
 
 Deno.test("modules keep the shapes the paper's figures show", () => {
