@@ -7,9 +7,17 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { evaluateCheckpoint, formatReport, parseEvalArgs } from "../scripts/eval.ts";
 import { train, type TrainResult } from "../scripts/train.ts";
-import { type CommandOutput, errorLines, lazyTempDir, readSafetensorsHeader, runDeno, testWith } from "./helpers.ts";
+import {
+  type CommandOutput,
+  errorLines,
+  lazyTempDir,
+  type Permission,
+  readSafetensorsHeader,
+  runDeno,
+  testWith,
+} from "./helpers.ts";
 
-const PERMISSIONS: ("read" | "write" | "ffi" | "env" | "run")[] = ["read", "write", "ffi", "env"];
+const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
 const SCRIPT = new URL("../scripts/eval.ts", import.meta.url).pathname;
 
 /** A temporary folder for this file's runs, made on first use (tests without permissions skip). */

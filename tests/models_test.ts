@@ -57,6 +57,23 @@ Deno.test("EPSANet and ResNet are two BottleneckNets, neither a kind of the othe
   assertThrows(() => new ResNet(Bottleneck, [1, 1, 1]), /^ResNet: layers must be 4 positive integers/);
 });
 
+Deno.test("networks start from the official init: convs N(0, sqrt(2 / (k*k*out))), BatchNorm 1 and 0", () => {
+  manualSeed(3);
+  const state = new EPSANet(EPSABlock, [1, 1, 1, 1], { numClasses: 10 }).stateDict();
+  // [out, in/groups, k, k]; the SE module's 1x1 convs are initialised like every other conv.
+  for (const key of ["conv1.weight", "layer1.0.conv2.conv_4.weight", "layer4.0.conv2.se.fc1.weight"]) {
+    const [out, , kh, kw] = state[key].shape;
+    const values = state[key].toFloat64Array();
+    const mean = values.reduce((a, v) => a + v, 0) / values.length;
+    const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
+    const expected = Math.sqrt(2 / (kh * kw * out));
+    // Thousands of draws: the sample std is within a few percent of the expected one.
+    assert.ok(Math.abs(std / expected - 1) < 0.1, `${key}: std ${std}, expected ${expected}`);
+  }
+  assert.ok(state["layer2.0.bn3.weight"].toFloat64Array().every((v) => v === 1));
+  assert.ok(state["layer2.0.bn3.bias"].toFloat64Array().every((v) => v === 0));
+});
+
 Deno.test("modules keep the shapes the paper's figures show", () => {
   noGrad(() =>
     tidy(() => {

@@ -9,9 +9,17 @@ import { createModel, loadWeights, memory } from "../mod.ts";
 import { parseTrainArgs, train, type TrainOptions, type TrainResult } from "../scripts/train.ts";
 import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
 import { type MetricsRecord, parseMetrics } from "../scripts/lib/metrics.ts";
-import { type CommandOutput, errorLines, lazyTempDir, readSafetensorsHeader, runDeno, testWith } from "./helpers.ts";
+import {
+  type CommandOutput,
+  errorLines,
+  lazyTempDir,
+  type Permission,
+  readSafetensorsHeader,
+  runDeno,
+  testWith,
+} from "./helpers.ts";
 
-const PERMISSIONS: ("read" | "write" | "ffi" | "env" | "run")[] = ["read", "write", "ffi", "env"];
+const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
 const SCRIPT = new URL("../scripts/train.ts", import.meta.url).pathname;
 
 /** 48 training images in batches of 16 at 16x16: 3 steps per epoch, 2 epochs (lr pinned, not the default). */
