@@ -43,7 +43,7 @@ export interface NetworkOptions {
  * ```ts
  * import { BottleneckBlock } from "./bottleneck.ts";
  * import { Conv2d } from "./layers.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "../mod.ts";
  * class Plain extends BottleneckBlock<Conv2d> {
  *   constructor(inplanes: number, planes: number) {
  *     super(inplanes, planes, new Conv2d(planes, planes, 3, { padding: 1, bias: false }), null);
@@ -124,7 +124,7 @@ export interface BlockClass {
  * ```ts
  * import { BottleneckNet } from "./bottleneck.ts";
  * import { Bottleneck } from "./resnet.ts";
- * import { randn } from "./tensor.ts";
+ * import { randn } from "../mod.ts";
  * class TinyResNet extends BottleneckNet {}
  * const net = new TinyResNet(Bottleneck, [1, 1, 1, 1], { numClasses: 10, stem: "cifar" });
  * net.forward(randn([1, 3, 32, 32])).shape; // [1, 10]

@@ -6,9 +6,7 @@
  */
 
 import { AssertionError } from "node:assert";
-import { noGrad } from "../../nn/autograd.ts";
-import { Generator } from "../../nn/random.ts";
-import { randn, type Tensor, tidy } from "../../nn/tensor.ts";
+import { Generator, noGrad, randn, type Tensor, tidy } from "../../mod.ts";
 import { assertClose, type Tolerance } from "./assert.ts";
 
 /**
