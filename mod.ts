@@ -83,17 +83,12 @@ export { crossEntropy, type CrossEntropyOptions, type Targets } from "./nn/loss.
 export {
   type BlockClass,
   BottleneckBlock,
+  BottleneckNet,
   buildStages,
-  EPSABlock,
-  EPSANet,
-  epsanet101,
-  epsanet50,
   type NetworkOptions,
-  PSAModule,
-  type PSAOptions,
-  SEWeightModule,
   type Stem,
-} from "./nn/epsanet.ts";
+} from "./nn/bottleneck.ts";
+export { EPSABlock, EPSANet, epsanet101, epsanet50, PSAModule, type PSAOptions, SEWeightModule } from "./nn/epsanet.ts";
 export { Bottleneck, ResNet, resnet50 } from "./nn/resnet.ts";
 export { createModel, isModelName, MODEL_NAMES, type ModelName } from "./nn/models.ts";
 export { copyFileAtomic, writeFileAtomic } from "./nn/files.ts";

@@ -45,12 +45,13 @@ export class Conv2d extends Module {
   readonly options: Required<ops.Conv2dOptions>;
 
   /**
+   * Creates the weight (and bias) with PyTorch's default initialisation.
+   *
    * @param inChannels Input channels.
    * @param outChannels Output channels.
    * @param kernelSize Kernel size (number or [kh, kw]).
    * @param options stride, padding, dilation, groups, bias, device.
    */
-  /** Creates the object; see the class documentation. */
   constructor(
     inChannels: number,
     outChannels: number,
@@ -134,10 +135,11 @@ export class BatchNorm2d extends Module {
   #batches = 0;
 
   /**
+   * Creates the affine parameters (weight 1, bias 0) and the running statistics (mean 0, variance 1).
+   *
    * @param numFeatures Channels C.
    * @param options eps, momentum, device.
    */
-  /** Creates the object; see the class documentation. */
   constructor(numFeatures: number, options: BatchNormLayerOptions = {}) {
     super();
     checkInteger("BatchNorm2d", "numFeatures", numFeatures);
@@ -203,11 +205,12 @@ export class Linear extends Module {
   readonly bias: Tensor | null;
 
   /**
+   * Creates the weight (and bias) with PyTorch's default initialisation.
+   *
    * @param inFeatures Input size.
    * @param outFeatures Output size.
    * @param options bias, device.
    */
-  /** Creates the object; see the class documentation. */
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
     checkInteger("Linear", "inFeatures", inFeatures);
@@ -276,8 +279,11 @@ export class Softmax extends Module {
   /** The dim softmax runs along. */
   readonly dim: number;
 
-  /** @param dim The dim (negative counts from the end). */
-  /** Creates the object; see the class documentation. */
+  /**
+   * Creates the layer.
+   *
+   * @param dim The dim (negative counts from the end).
+   */
   constructor(dim: number) {
     super();
     this.dim = dim;
@@ -306,10 +312,11 @@ export class MaxPool2d extends Module {
   readonly options: ops.MaxPool2dOptions;
 
   /**
+   * Creates the layer.
+   *
    * @param kernelSize Window size.
    * @param options stride, padding.
    */
-  /** Creates the object; see the class documentation. */
   constructor(kernelSize: number | readonly [number, number], options: ops.MaxPool2dOptions = {}) {
     super();
     this.kernelSize = kernelSize;
@@ -336,8 +343,11 @@ export class AdaptiveAvgPool2d extends Module {
   /** Output height and width. */
   readonly outputSize: number | readonly [number, number];
 
-  /** @param outputSize Output size (a number for both dims). */
-  /** Creates the object; see the class documentation. */
+  /**
+   * Creates the layer.
+   *
+   * @param outputSize Output size (a number for both dims).
+   */
   constructor(outputSize: number | readonly [number, number]) {
     super();
     this.outputSize = outputSize;
@@ -366,10 +376,11 @@ export class Flatten extends Module {
   readonly endDim: number;
 
   /**
+   * Creates the layer.
+   *
    * @param startDim First dim (default 1).
    * @param endDim Last dim (default -1).
    */
-  /** Creates the object; see the class documentation. */
   constructor(startDim = 1, endDim = -1) {
     super();
     this.startDim = startDim;
@@ -414,8 +425,11 @@ export class Identity extends Module {
 export class Sequential extends Module {
   readonly #layers: Module[];
 
-  /** @param modules The modules, in order. */
-  /** Creates the object; see the class documentation. */
+  /**
+   * Registers the modules as children "0", "1", ... (PyTorch's names).
+   *
+   * @param modules The modules, in order.
+   */
   constructor(...modules: Module[]) {
     super();
     this.#layers = modules.map((m, i) => this.registerModule(String(i), m));

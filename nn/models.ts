@@ -4,7 +4,8 @@
  * @module
  */
 
-import { type EPSANet, epsanet101, epsanet50, type NetworkOptions } from "./epsanet.ts";
+import type { BottleneckNet, NetworkOptions } from "./bottleneck.ts";
+import { epsanet101, epsanet50 } from "./epsanet.ts";
 import { resnet50 } from "./resnet.ts";
 
 /** Names accepted by {@linkcode createModel}. */
@@ -44,7 +45,7 @@ export function isModelName(name: string): name is ModelName {
  * const net = createModel("epsanet50", { numClasses: 10, stem: "cifar" });
  * ```
  */
-export function createModel(name: ModelName, options: NetworkOptions = {}): EPSANet {
+export function createModel(name: ModelName, options: NetworkOptions = {}): BottleneckNet {
   switch (name) {
     case "epsanet50":
       return epsanet50(options);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BottleneckBlock, EPSANet, type NetworkOptions } from "./epsanet.ts";
+import { BottleneckBlock, BottleneckNet, type NetworkOptions } from "./bottleneck.ts";
 import { Conv2d, type Sequential } from "./layers.ts";
 
 /**
@@ -38,7 +38,8 @@ export class Bottleneck extends BottleneckBlock<Conv2d> {
 }
 
 /**
- * ResNet: the same stem, stages and head as {@linkcode EPSANet}, with Bottleneck blocks.
+ * ResNet (torchvision's `ResNet(block, layers, num_classes)`): a {@linkcode BottleneckNet} of
+ * {@linkcode Bottleneck} blocks, the same stem, stages and head as EPSANet.
  *
  * @example
  * ```ts
@@ -46,7 +47,7 @@ export class Bottleneck extends BottleneckBlock<Conv2d> {
  * const net = new ResNet(Bottleneck, [3, 4, 6, 3], { numClasses: 10 });
  * ```
  */
-export class ResNet extends EPSANet {}
+export class ResNet extends BottleneckNet {}
 
 /**
  * ResNet-50: Bottlenecks [3, 4, 6, 3]; 25,557,032 parameters with 1000 classes.

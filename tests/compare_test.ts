@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compareRuns, markdownTable, readRun } from "../scripts/compare.ts";
 import { type EpochRecord, formatMetrics, type MetricsRecord } from "../scripts/lib/metrics.ts";
-import { testWith } from "./helpers.ts";
+import { type CommandOutput, runDeno, testWith } from "./helpers.ts";
 
 const SCRIPT = new URL("../scripts/compare.ts", import.meta.url).pathname;
 
@@ -38,19 +38,8 @@ async function makeRun(dir: string, model: string, records: MetricsRecord[]): Pr
   return dir;
 }
 
-async function runCompareScript(
-  args: string[],
-  cwd?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    cwd,
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
-}
+const runCompareScript = (args: string[], cwd?: string): Promise<CommandOutput> =>
+  runDeno(["run", "-A", SCRIPT, ...args], { cwd });
 
 async function withRuns(fn: (root: string, runs: string[]) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "compare_test_" });

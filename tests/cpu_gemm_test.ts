@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { blasInfo, gemm, gemmTypeScript, type HostGemm } from "../nn/cpu/gemm.ts";
 import { Generator } from "../nn/random.ts";
-import { assertClose, testWith } from "./helpers.ts";
-
-function random(n: number, g: Generator): Float32Array {
-  return Float32Array.from({ length: n }, () => g.normal());
-}
+import { assertClose, randomFloat32, testWith } from "./helpers.ts";
 
 function cases(): HostGemm[] {
   const g = new Generator(5);
@@ -21,12 +17,12 @@ function cases(): HostGemm[] {
             n,
             k,
             alpha: 0.5,
-            a: random(m * k + 3, g),
+            a: randomFloat32(m * k + 3, g),
             aOffset: 3,
-            b: random(k * n + 1, g),
+            b: randomFloat32(k * n + 1, g),
             bOffset: 1,
             beta,
-            c: random(m * n + 2, g),
+            c: randomFloat32(m * n + 2, g),
             cOffset: 2,
           });
         }

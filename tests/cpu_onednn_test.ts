@@ -12,7 +12,7 @@ import type { Conv2dGeometry } from "../nn/device.ts";
 import { convGeometry } from "../nn/ops/conv.ts";
 import { Generator } from "../nn/random.ts";
 import { zeros } from "../nn/creation.ts";
-import { assertClose, testWith } from "./helpers.ts";
+import { assertClose, randomFloat32, testWith } from "./helpers.ts";
 
 /** The oneDNN runtime; the test fails (it does not skip) when the library does not open. */
 function oneDnn(): Runtime {
@@ -21,10 +21,6 @@ function oneDnn(): Runtime {
   console.log(`  ${info.detail}`);
   if (!rt) throw new Error(`oneDNN is not available here: ${info.detail}`);
   return rt;
-}
-
-function random(n: number, g: Generator): Float32Array {
-  return Float32Array.from({ length: n }, () => g.normal());
 }
 
 /** Geometries covering EPSANet's branches, strides, 1x1 projections and odd shapes. */
@@ -51,8 +47,8 @@ testWith("the live-tap im2col path equals a plain im2col of every tap", [], () =
   // sums every tap directly.
   const g = new Generator(1);
   for (const geo of geometries()) {
-    const x = random(geo.batch * geo.inChannels * geo.inHeight * geo.inWidth, g);
-    const w = random(geo.outChannels * (geo.inChannels / geo.groups) * geo.kernelH * geo.kernelW, g);
+    const x = randomFloat32(geo.batch * geo.inChannels * geo.inHeight * geo.inWidth, g);
+    const w = randomFloat32(geo.outChannels * (geo.inChannels / geo.groups) * geo.kernelH * geo.kernelW, g);
     const y = new Float32Array(geo.batch * geo.outChannels * geo.outHeight * geo.outWidth);
     conv.conv2dForward({ geometry: geo, x, w, y });
     assertClose(y, directConv(geo, x, w), { rtol: 1e-4, atol: 1e-4 }, JSON.stringify(geo));
@@ -99,9 +95,9 @@ testWith(
       const xSize = geo.batch * geo.inChannels * geo.inHeight * geo.inWidth;
       const wSize = geo.outChannels * (geo.inChannels / geo.groups) * geo.kernelH * geo.kernelW;
       const ySize = geo.batch * geo.outChannels * geo.outHeight * geo.outWidth;
-      const x = random(xSize, g);
-      const w = random(wSize, g);
-      const dy = random(ySize, g);
+      const x = randomFloat32(xSize, g);
+      const w = randomFloat32(wSize, g);
+      const dy = randomFloat32(ySize, g);
       const [y1, y2] = [new Float32Array(ySize), new Float32Array(ySize)];
       oneDnnConvForward(rt, { geometry: geo, x, w, y: y1 });
       conv.conv2dForward({ geometry: geo, x, w, y: y2 });
@@ -139,7 +135,7 @@ testWith("oneDNN max pooling equals the TypeScript path exactly", ["ffi", "env",
       padH: padding,
       padW: padding,
     };
-    const x = random(3 * 5 * size * size, g);
+    const x = randomFloat32(3 * 5 * size * size, g);
     const [y1, y2] = [new Float32Array(3 * 5 * out * out), new Float32Array(3 * 5 * out * out)];
     assert.ok(oneDnnMaxPoolForward(rt, { geometry: geo, x, y: y1 }), "oneDNN refused the pooling primitive");
     pool.maxPool2dForward({ geometry: geo, x, y: y2 });
@@ -163,10 +159,10 @@ testWith("oneDNN batch norm agrees with the TypeScript path: train, running stat
   ) {
     const label = JSON.stringify(geo);
     const size = geo.batch * geo.channels * geo.spatial;
-    const x = Float32Array.from(random(size, g), (v, i) => 3 * v + (i % 7));
-    const weight = random(geo.channels, g);
-    const bias = random(geo.channels, g);
-    const dy = random(size, g);
+    const x = Float32Array.from(randomFloat32(size, g), (v, i) => 3 * v + (i % 7));
+    const weight = randomFloat32(geo.channels, g);
+    const bias = randomFloat32(geo.channels, g);
+    const dy = randomFloat32(size, g);
     const outputs = [0, 1].map(() => ({
       y: new Float32Array(size),
       mean: new Float32Array(geo.channels),
@@ -233,11 +229,11 @@ testWith("oneDNN Adam agrees with the TypeScript update over several steps", ["f
   const rt = oneDnn();
   const g = new Generator(4);
   const n = 40000;
-  const param = random(n, g);
+  const param = randomFloat32(n, g);
   const [p1, p2] = [param.slice(), param.slice()];
   const [m1, m2, v1, v2] = [0, 0, 0, 0].map(() => new Float32Array(n));
   for (let step = 1; step <= 5; step++) {
-    const grad = random(n, g);
+    const grad = randomFloat32(n, g);
     const args = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step };
     if (!oneDnnAdamUpdate(rt, { param: p1, grad, m: m1, v: v1, ...args })) {
       throw new Error("oneDNN refused the Adam update");

@@ -25,7 +25,7 @@ import {
   toFloat,
   trainTransform,
 } from "../scripts/data.ts";
-import { assertClose, assertThrows, testWith, withTempDir } from "./helpers.ts";
+import { assertClose, assertThrows, type CommandOutput, runDeno, testWith, withTempDir } from "./helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: CIFAR-format records, tar archives written by hand, temp folders, a Range server.
@@ -720,11 +720,7 @@ Deno.test("BatchLoader shuffling is seeded, differs between epochs, and resumes 
 
 const CLI = new URL("../scripts/data.ts", import.meta.url).href;
 
-async function runCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), { args: ["run", CLI, ...args] }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
-}
+const runCli = (...args: string[]): Promise<CommandOutput> => runDeno(["run", CLI, ...args]);
 
 testWith("CLI: --help exits 0, bad arguments exit 2 with one line on stderr", ["run", "read"], async () => {
   const help = await runCli("--help");

@@ -7,21 +7,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { evaluateCheckpoint, formatReport, parseEvalArgs } from "../scripts/eval.ts";
 import { train, type TrainResult } from "../scripts/train.ts";
-import { testWith } from "./helpers.ts";
+import {
+  type CommandOutput,
+  errorLines,
+  lazyTempDir,
+  type Permission,
+  readSafetensorsHeader,
+  runDeno,
+  testWith,
+} from "./helpers.ts";
 
-const PERMISSIONS: ("read" | "write" | "ffi" | "env" | "run")[] = ["read", "write", "ffi", "env"];
+const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
 const SCRIPT = new URL("../scripts/eval.ts", import.meta.url).pathname;
 
 /** A temporary folder for this file's runs, made on first use (tests without permissions skip). */
-let rootDir: string | undefined;
-const root = (): string => rootDir ??= Deno.makeTempDirSync({ prefix: "eval_test_" });
-globalThis.addEventListener("unload", () => {
-  try {
-    if (rootDir) Deno.removeSync(rootDir, { recursive: true });
-  } catch {
-    // already gone, or no write permission: nothing to clean
-  }
-});
+const root = lazyTempDir("eval_test_");
 
 /** One epoch on 48 digits at 16x16, tested on 32: the checkpoint every test evaluates. */
 let trained: Promise<{ dir: string; result: TrainResult }> | undefined;
@@ -37,20 +37,7 @@ function trainedRun(): Promise<{ dir: string; result: TrainResult }> {
   return trained;
 }
 
-async function runEvalScript(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
-}
-
-/** stderr lines, without the library's one-line notice that CUDA is unavailable. */
-function errorLines(stderr: string): string[] {
-  return stderr.split("\n").filter((line) => line && !line.startsWith("epsanet: CUDA unavailable"));
-}
+const runEvalScript = (args: string[]): Promise<CommandOutput> => runDeno(["run", "-A", SCRIPT, ...args]);
 
 /** Copies a safetensors file with its `__metadata__` changed by `edit` (the tensors stay as they are). */
 async function withMetadata(
@@ -59,9 +46,8 @@ async function withMetadata(
   edit: (metadata: Record<string, string>) => Record<string, string> | undefined,
 ): Promise<void> {
   const bytes = await Deno.readFile(source);
-  const length = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
-  const metadata = edit(header.__metadata__);
+  const { header, headerLength: length } = readSafetensorsHeader(bytes);
+  const metadata = edit(header.__metadata__ as Record<string, string>);
   if (metadata) header.__metadata__ = metadata;
   else delete header.__metadata__;
   const json = new TextEncoder().encode(JSON.stringify(header));

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { EPSABlock, epsanet101, epsanet50, PSAModule, SEWeightModule } from "../nn/epsanet.ts";
+import { BottleneckNet } from "../nn/bottleneck.ts";
+import { EPSABlock, EPSANet, epsanet101, epsanet50, PSAModule, SEWeightModule } from "../nn/epsanet.ts";
 import * as F from "../nn/functional.ts";
-import { resnet50 } from "../nn/resnet.ts";
+import { Bottleneck, ResNet, resnet50 } from "../nn/resnet.ts";
 import { manualSeed } from "../nn/random.ts";
 import { summary } from "../nn/summary.ts";
 import { randn } from "../nn/creation.ts";
@@ -47,6 +48,32 @@ Deno.test("state dict keys are the official PyTorch names", () => {
   ]);
   const r = Object.keys(resnet50().stateDict());
   assert.ok(r.includes("layer3.5.conv2.weight") && r.includes("layer2.0.downsample.0.weight"));
+});
+
+Deno.test("EPSANet and ResNet are two BottleneckNets, neither a kind of the other", () => {
+  const e = new EPSANet(EPSABlock, [1, 1, 1, 1], { numClasses: 10 });
+  const r = new ResNet(Bottleneck, [1, 1, 1, 1], { numClasses: 10 });
+  assert.ok(e instanceof BottleneckNet && r instanceof BottleneckNet);
+  assert.ok(!(r instanceof EPSANet) && !(e instanceof ResNet));
+  assert.ok(epsanet50() instanceof EPSANet && resnet50() instanceof ResNet);
+  assertThrows(() => new ResNet(Bottleneck, [1, 1, 1]), /^ResNet: layers must be 4 positive integers/);
+});
+
+Deno.test("networks start from the official init: convs N(0, sqrt(2 / (k*k*out))), BatchNorm 1 and 0", () => {
+  manualSeed(3);
+  const state = new EPSANet(EPSABlock, [1, 1, 1, 1], { numClasses: 10 }).stateDict();
+  // [out, in/groups, k, k]; the SE module's 1x1 convs are initialised like every other conv.
+  for (const key of ["conv1.weight", "layer1.0.conv2.conv_4.weight", "layer4.0.conv2.se.fc1.weight"]) {
+    const [out, , kh, kw] = state[key].shape;
+    const values = state[key].toFloat64Array();
+    const mean = values.reduce((a, v) => a + v, 0) / values.length;
+    const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
+    const expected = Math.sqrt(2 / (kh * kw * out));
+    // Thousands of draws: the sample std is within a few percent of the expected one.
+    assert.ok(Math.abs(std / expected - 1) < 0.1, `${key}: std ${std}, expected ${expected}`);
+  }
+  assert.ok(state["layer2.0.bn3.weight"].toFloat64Array().every((v) => v === 1));
+  assert.ok(state["layer2.0.bn3.bias"].toFloat64Array().every((v) => v === 0));
 });
 
 Deno.test("modules keep the shapes the paper's figures show", () => {

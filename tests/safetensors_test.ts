@@ -13,9 +13,15 @@ import { randn, tensor } from "../nn/creation.ts";
 import { memory } from "../nn/memory.ts";
 import { tidy } from "../nn/scope.ts";
 import type { Tensor } from "../nn/tensor.ts";
-import { assertRejects, assertThrows, granted, testWith, withTempDir } from "./helpers.ts";
-
-type Header = Record<string, Record<string, unknown>>;
+import {
+  assertRejects,
+  assertThrows,
+  PYTHON,
+  pythonLacks,
+  readSafetensorsHeader,
+  testWith,
+  withTempDir,
+} from "./helpers.ts";
 
 /** Assembles a file: 8-byte length, the header (JSON of an object, or raw text), then the data. */
 function buildFile(header: unknown, data = new Uint8Array(), padding = 0): Uint8Array {
@@ -26,12 +32,6 @@ function buildFile(header: unknown, data = new Uint8Array(), padding = 0): Uint8
   bytes.set(json, 8);
   bytes.set(data, 8 + json.length);
   return bytes;
-}
-
-function readHeader(bytes: Uint8Array): { header: Header; headerLength: number } {
-  const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-  return { header, headerLength };
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -77,7 +77,7 @@ testWith(
       assertSameBits(snapshot(target), snapshot(source));
       assert.equal(target.stateDict()["1.num_batches_tracked"].item(), 1);
 
-      const { header, headerLength } = readHeader(await Deno.readFile(path));
+      const { header, headerLength } = readSafetensorsHeader(await Deno.readFile(path));
       assert.equal(headerLength % 8, 0);
       assert.deepEqual(header["1.num_batches_tracked"].dtype, "I64");
       assert.deepEqual(header["1.num_batches_tracked"].shape, []);
@@ -157,7 +157,7 @@ Deno.test("serializeSafetensors() sorts keys, pads the header to 8 bytes, and pa
       { z: tensor([1.5, -2], [2, 1]), a: tensor([0.1], [1], { dtype: "float64" }), n: tensor(7) },
       { metadata: { k: "v" }, integerKeys: new Set(["n"]) },
     );
-    const { header, headerLength } = readHeader(bytes);
+    const { header, headerLength } = readSafetensorsHeader(bytes);
     assert.equal(headerLength % 8, 0);
     assert.deepEqual(Object.keys(header), ["__metadata__", "a", "n", "z"]);
     assert.deepEqual(header.a, { dtype: "F64", shape: [1], data_offsets: [0, 8] });
@@ -333,73 +333,8 @@ testWith(
   },
 );
 
-const PYTHON = "/usr/bin/python3";
-
-// Writes and reads safetensors by hand (struct + json): the `safetensors` wheel is not installable here.
-const TORCH_SCRIPT = `
-import json, struct, sys, torch
-
-def model():
-    return torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.BatchNorm2d(3))
-
-def write(path, state):
-    header, blobs, offset = {}, [], 0
-    for key, t in state.items():
-        dtype, fmt = ("I64", "q") if t.dtype == torch.int64 else ("F32", "f")
-        values = t.flatten().tolist()
-        blob = struct.pack(f"<{len(values)}{fmt}", *values)
-        header[key] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-def read(path):
-    data = open(path, "rb").read()
-    (n,) = struct.unpack_from("<Q", data)
-    header = json.loads(data[8 : 8 + n])
-    state = {}
-    for key, e in header.items():
-        if key == "__metadata__":
-            continue
-        fmt, dtype = {"F32": ("f", torch.float32), "I64": ("q", torch.int64)}[e["dtype"]]
-        begin, end = e["data_offsets"]
-        values = struct.unpack_from(f"<{(end - begin) // struct.calcsize(fmt)}{fmt}", data, 8 + n + begin)
-        state[key] = torch.tensor(values, dtype=dtype).reshape(e["shape"])
-    return header, state, n
-
-mode, folder = sys.argv[1], sys.argv[2]
-if mode == "export":
-    torch.manual_seed(0)
-    m = model().train()
-    m(torch.randn(4, 2, 6, 6))
-    write(f"{folder}/torch.safetensors", m.state_dict())
-    json.dump({k: t.flatten().tolist() for k, t in m.state_dict().items()}, open(f"{folder}/torch.json", "w"))
-else:
-    header, state, n = read(f"{folder}/deno.safetensors")
-    expected = json.load(open(f"{folder}/deno.json"))
-    m = model()
-    m.load_state_dict(state)  # strict: same keys and shapes as PyTorch's
-    problems = [] if n % 8 == 0 else [f"header length {n} is not a multiple of 8"]
-    if header["1.num_batches_tracked"]["dtype"] != "I64":
-        problems.append("num_batches_tracked is not I64")
-    for k, t in m.state_dict().items():
-        if not torch.equal(t, torch.tensor(expected[k], dtype=t.dtype).reshape(t.shape)):
-            problems.append(f"{k} differs")
-    print(json.dumps({"ok": not problems, "problems": problems, "metadata": header.get("__metadata__")}))
-`;
-
-/** Why the PyTorch test cannot run, or null when it can (or when only permissions are missing). */
-function torchUnavailable(): string | null {
-  if (!granted("run")) return null; // testWith reports the missing permission
-  try {
-    const probe = new Deno.Command(PYTHON, { args: ["-c", "import torch"], stdout: "null", stderr: "null" });
-    return probe.outputSync().success ? null : `${PYTHON} cannot import torch`;
-  } catch {
-    return `${PYTHON} is missing`;
-  }
-}
+/** Exports a state dict from PyTorch and checks ours there (tests/parity/torch_interop.py). */
+const TORCH_SCRIPT = new URL("./parity/torch_interop.py", import.meta.url).pathname;
 
 async function runPython(script: string, ...args: string[]): Promise<string> {
   const { success, stdout, stderr } = await new Deno.Command(PYTHON, { args: [script, ...args] }).output();
@@ -409,17 +344,14 @@ async function runPython(script: string, ...args: string[]): Promise<string> {
 }
 
 const torchTestName = "loadWeights() and saveWeights() exchange a Conv2d + BatchNorm2d state dict with PyTorch";
-const torchReason = torchUnavailable();
+const torchReason = pythonLacks(["torch"]);
 if (torchReason) {
   Deno.test({ name: `${torchTestName} (skipped: ${torchReason})`, ignore: true, fn() {} });
 } else {
   testWith(torchTestName, ["read", "write", "run"], async () => {
     await withTempDir(async (dir) => {
-      const script = `${dir}/interop.py`;
-      await Deno.writeTextFile(script, TORCH_SCRIPT);
-
       // PyTorch -> Deno: identical keys, exact values.
-      await runPython(script, "export", dir);
+      await runPython(TORCH_SCRIPT, "export", dir);
       const model = smallModel(5);
       await loadWeights(`${dir}/torch.safetensors`, model);
       const expected: Record<string, number[]> = JSON.parse(await Deno.readTextFile(`${dir}/torch.json`));
@@ -433,7 +365,7 @@ if (torchReason) {
       await saveWeights(`${dir}/deno.safetensors`, model, { from: "deno" });
       const state = Object.entries(model.stateDict()).map(([key, t]: [string, Tensor]) => [key, t.toArray()]);
       await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify(Object.fromEntries(state)));
-      const verdict = JSON.parse(await runPython(script, "import", dir));
+      const verdict = JSON.parse(await runPython(TORCH_SCRIPT, "import", dir));
       assert.deepEqual(verdict, { ok: true, problems: [], metadata: { from: "deno" } });
       assert.equal(model.stateDict()["1.num_batches_tracked"].item(), 2);
       model.dispose();

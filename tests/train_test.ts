@@ -9,9 +9,17 @@ import { createModel, loadWeights, memory } from "../mod.ts";
 import { parseTrainArgs, train, type TrainOptions, type TrainResult } from "../scripts/train.ts";
 import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
 import { type MetricsRecord, parseMetrics } from "../scripts/lib/metrics.ts";
-import { testWith } from "./helpers.ts";
+import {
+  type CommandOutput,
+  errorLines,
+  lazyTempDir,
+  type Permission,
+  readSafetensorsHeader,
+  runDeno,
+  testWith,
+} from "./helpers.ts";
 
-const PERMISSIONS: ("read" | "write" | "ffi" | "env" | "run")[] = ["read", "write", "ffi", "env"];
+const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
 const SCRIPT = new URL("../scripts/train.ts", import.meta.url).pathname;
 
 /** 48 training images in batches of 16 at 16x16: 3 steps per epoch, 2 epochs (lr pinned, not the default). */
@@ -37,18 +45,9 @@ const TINY_FLAGS = [
 const quiet = { log: () => {}, progress: false };
 
 /** A temporary folder for this file's runs, made on first use (tests without permissions skip). */
-let rootDir: string | undefined;
-const root = (): string => rootDir ??= Deno.makeTempDirSync({ prefix: "train_test_" });
+const root = lazyTempDir("train_test_");
 let dirCount = 0;
 const freshDir = (): string => join(root(), `run${dirCount++}`);
-
-globalThis.addEventListener("unload", () => {
-  try {
-    if (rootDir) Deno.removeSync(rootDir, { recursive: true });
-  } catch {
-    // already gone, or no write permission: nothing to clean
-  }
-});
 
 /** The uninterrupted 2-epoch run every resume test compares with, and the memory it used per step. */
 let baseline: Promise<{ dir: string; result: TrainResult; memoryPerStep: { tensors: number; bytes: number }[] }>;
@@ -86,17 +85,10 @@ async function readRecords(dir: string): Promise<MetricsRecord[]> {
   return parseMetrics(await Deno.readTextFile(join(dir, "metrics.jsonl")), dir);
 }
 
-/** A safetensors file's header (tensor entries and `__metadata__`) and where its data starts. */
-function splitSafetensors(bytes: Uint8Array): { header: Record<string, unknown>; dataStart: number } {
-  const length = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
-  return { header, dataStart: 8 + length };
-}
-
 /** Asserts that two safetensors files hold the same tensors, bit for bit (metadata aside). */
 async function assertSameTensors(actual: string, expected: string): Promise<void> {
   const [a, e] = await Promise.all([Deno.readFile(actual), Deno.readFile(expected)]);
-  const [sa, se] = [splitSafetensors(a), splitSafetensors(e)];
+  const [sa, se] = [readSafetensorsHeader(a), readSafetensorsHeader(e)];
   delete sa.header.__metadata__;
   delete se.header.__metadata__;
   assert.deepEqual(sa.header, se.header, `${actual}: tensor names, dtypes or shapes differ from ${expected}`);
@@ -126,20 +118,7 @@ async function assertSameAsStraight(dir: string, result: TrainResult, stepRecord
   await assertSameTensors(join(dir, "best.safetensors"), join(straight.dir, "best.safetensors"));
 }
 
-async function runTrainScript(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
-}
-
-/** stderr lines, without the library's one-line notice that CUDA is unavailable. */
-function errorLines(stderr: string): string[] {
-  return stderr.split("\n").filter((line) => line && !line.startsWith("epsanet: CUDA unavailable"));
-}
+const runTrainScript = (args: string[]): Promise<CommandOutput> => runDeno(["run", "-A", SCRIPT, ...args]);
 
 testWith("train() writes config, metrics, curves and checkpoints that all parse", PERMISSIONS, async () => {
   const { dir, result } = await straightRun();
@@ -190,7 +169,7 @@ testWith("train() writes config, metrics, curves and checkpoints that all parse"
   const parameters = model.parameters().length;
   model.dispose();
 
-  const { header } = splitSafetensors(await Deno.readFile(join(dir, "last.state.safetensors")));
+  const { header } = readSafetensorsHeader(await Deno.readFile(join(dir, "last.state.safetensors")));
   const optimizerKeys = Object.keys(header).filter((key) => key.startsWith("optimizer."));
   assert.equal(optimizerKeys.length, 2 * parameters); // Adam's exp_avg and exp_avg_sq
   assert.equal(JSON.parse((header.__metadata__ as Record<string, string>).optimizer).type, "Adam");

@@ -19,19 +19,10 @@ import {
 } from "../../mod.ts";
 import { cudaAvailable } from "../../nn/device_registry.ts";
 import { BatchLoader, DIGITS_NORMALIZATION, loadDigits, trainTransform } from "../../scripts/data.ts";
+import { relativeError } from "../helpers.ts";
 
 const GPU = cudaAvailable();
 const skip = GPU ? "" : " (skipped: no usable GPU; see tests/cuda/ for the reason)";
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 Deno.test({
   name: `EPSANet-50 forward and backward on [2, 3, 64, 64] match on CUDA and CPU${skip}`,
