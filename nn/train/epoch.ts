@@ -89,7 +89,11 @@ export class NonFiniteLossError extends Error {
   /** Where it happened: `Loss became NaN at epoch 1, batch 3 (step 3, lr 0.1)`. */
   readonly where: string;
 
-  /** @param at The loss, its epoch, batch, step and the learning rate then. */
+  /**
+   * Describes where the loss went bad.
+   *
+   * @param at The loss, its epoch, batch, step and the learning rate then.
+   */
   constructor(at: { loss: number; epoch: number; batch: number; step: number; lr: number }) {
     const where = `Loss became ${at.loss} at epoch ${at.epoch}, batch ${at.batch} (step ${at.step}, lr ${at.lr})`;
     super(`${where}; lower the learning rate`);
