@@ -253,7 +253,7 @@ export class TrainSession {
   }
 
   /** Trains what is left of the next epoch; returns when it is done or the signal aborted it. */
-  async trainEpoch(): Promise<void> {
+  async trainRestOfEpoch(): Promise<void> {
     const { config, state, runtime, batches } = this;
     const epoch = state.epochsDone + 1;
     let intervalStart: number | null = null;

@@ -98,7 +98,7 @@ async function runEpochs(session: TrainSession): Promise<TrainResult> {
     const started = performance.now() - session.state.epochSums.seconds * 1000;
     const lr = session.schedule ? session.schedule.lrAt(session.state.epochsDone) : config.lr; // at the epoch's first step
     try {
-      await session.trainEpoch();
+      await session.trainRestOfEpoch();
     } catch (error) {
       if (!(error instanceof NonFiniteLossError)) throw error;
       throw new Error(
