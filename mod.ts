@@ -90,7 +90,40 @@ export {
 } from "./nn/bottleneck.ts";
 export { EPSABlock, EPSANet, epsanet101, epsanet50, PSAModule, type PSAOptions, SEWeightModule } from "./nn/epsanet.ts";
 export { Bottleneck, ResNet, resnet50 } from "./nn/resnet.ts";
-export { createModel, isModelName, MODEL_NAMES, type ModelName } from "./nn/models.ts";
+export {
+  createModel,
+  isModelName,
+  isStemName,
+  type Model,
+  MODEL_NAMES,
+  type ModelName,
+  STEM_NAMES,
+} from "./nn/models.ts";
+export {
+  createOptimizer,
+  createSchedule,
+  isOptimizerName,
+  isScheduleName,
+  OPTIMIZER_NAMES,
+  type OptimizerName,
+  type OptimizerOptions,
+  SCHEDULE_NAMES,
+  scheduleEpoch,
+  type ScheduleName,
+  type ScheduleOptions,
+} from "./nn/train/factories.ts";
+export {
+  evalStep,
+  type EvalStepResult,
+  type Labels,
+  trainStep,
+  type TrainStepOptions,
+  type TrainStepResult,
+} from "./nn/train/step.ts";
+export { type EpochStep, NonFiniteLossError, trainEpoch, type TrainEpochOptions } from "./nn/train/epoch.ts";
+export { type EvalResult, evaluate, type EvaluateOptions } from "./nn/train/evaluate.ts";
+export { batchImages, type BatchSource, type HostBatch } from "./nn/train/batches.ts";
+export { argmax, countTopK, labelRank, perClassAccuracy } from "./nn/train/accuracy.ts";
 export { copyFileAtomic, writeFileAtomic } from "./nn/files.ts";
 export { type KernelKind, profileDevice, type ProfileEntry, type Profiler } from "./nn/profile.ts";
 export { formatSummary, type Summary, summary, type SummaryRow, withCommas } from "./nn/summary.ts";

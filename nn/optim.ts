@@ -51,10 +51,11 @@ export abstract class Optimizer {
   #lr = 0;
 
   /**
+   * Takes the parameters (each must require grad) and the learning rate.
+   *
    * @param params Tensors with `requiresGrad`.
    * @param lr Learning rate.
    */
-  /** Creates the object; see the class documentation. */
   constructor(params: Iterable<Tensor>, lr: number) {
     this.params = [...params];
     if (this.params.length === 0) throw new Error(`${this.constructor.name}: got an empty parameter list`);
@@ -226,10 +227,11 @@ export class SGD extends Optimizer {
   readonly nesterov: boolean;
 
   /**
+   * Creates the optimiser; the options are checked as PyTorch checks them.
+   *
    * @param params Parameters.
    * @param options lr, momentum, dampening, weightDecay, nesterov.
    */
-  /** Creates the object; see the class documentation. */
   constructor(params: Iterable<Tensor>, options: SgdOptions) {
     super(params, options.lr);
     this.momentum = options.momentum ?? 0;
@@ -305,10 +307,11 @@ export class Adam extends Optimizer {
   protected readonly decoupled: boolean = false;
 
   /**
+   * Creates the optimiser (AdamW inherits this constructor with its own default weight decay).
+   *
    * @param params Parameters.
    * @param options lr, betas, eps, weightDecay.
    */
-  /** Creates the object; see the class documentation. */
   constructor(params: Iterable<Tensor>, options: AdamOptions = {}) {
     super(params, options.lr ?? 1e-3);
     this.betas = options.betas ?? [0.9, 0.999];

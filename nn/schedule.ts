@@ -23,8 +23,11 @@ export abstract class LrSchedule {
   /** Epochs stepped so far. */
   epoch = 0;
 
-  /** @param optimizer The optimiser to drive. */
-  /** Creates the object; see the class documentation. */
+  /**
+   * Takes the optimiser's current lr as the base lr.
+   *
+   * @param optimizer The optimiser to drive.
+   */
   constructor(optimizer: Optimizer) {
     this.optimizer = optimizer;
     this.baseLr = optimizer.lr;
@@ -74,10 +77,11 @@ export class StepLR extends LrSchedule {
   readonly gamma: number;
 
   /**
+   * Creates the schedule; the optimiser's current lr is the base lr.
+   *
    * @param optimizer The optimiser.
    * @param options stepSize, gamma (default 0.1).
    */
-  /** Creates the object; see the class documentation. */
   constructor(optimizer: Optimizer, options: { stepSize: number; gamma?: number }) {
     super(optimizer);
     if (!Number.isInteger(options.stepSize) || options.stepSize < 1) {
@@ -114,10 +118,11 @@ export class CosineAnnealingLR extends LrSchedule {
   readonly etaMin: number;
 
   /**
+   * Creates the schedule; the optimiser's current lr is the base lr.
+   *
    * @param optimizer The optimiser.
    * @param options tMax, etaMin (default 0).
    */
-  /** Creates the object; see the class documentation. */
   constructor(optimizer: Optimizer, options: { tMax: number; etaMin?: number }) {
     super(optimizer);
     if (!Number.isInteger(options.tMax) || options.tMax < 1) {

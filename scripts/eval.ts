@@ -18,12 +18,11 @@
  */
 
 import { join } from "node:path";
-import { createModel, defaultDevice, readSafetensors, setDefaultDevice } from "../mod.ts";
+import { createModel, defaultDevice, evaluate, perClassAccuracy, readSafetensors, setDefaultDevice } from "../mod.ts";
 import { BatchLoader, DATASET_NAMES, type DatasetName, isDatasetName, loadDataset, testTransform } from "./data.ts";
 import { errorLine, parseFlags, parseInteger, runMain, UsageError } from "./lib/args.ts";
 import { CheckpointError, checkWeightsFit, parseModelSpec } from "./lib/checkpoint.ts";
-import { checkDeviceSpec, pickDevice } from "./lib/device.ts";
-import { evaluate, perClassAccuracy } from "./lib/evaluate.ts";
+import { checkDeviceSpec, pickDevice } from "./lib/device_flag.ts";
 import { ProgressBar } from "./lib/progress.ts";
 
 /**
@@ -241,6 +240,7 @@ export async function evaluateCheckpoint(options: EvalOptions): Promise<EvalRepo
     const result = await evaluate(model, loader, {
       device,
       numClasses: spec.numClasses,
+      imageShape: [3, spec.imageSize, spec.imageSize],
       onBatch: (done, total) => bar?.update("eval", done, total, `${done * batchSize} images`),
     });
     bar?.clear();

@@ -9,7 +9,17 @@
  * @module
  */
 
-import { createModel, formatSummary, isModelName, MODEL_NAMES, type Stem, type Summary, summary } from "../mod.ts";
+import {
+  createModel,
+  formatSummary,
+  isModelName,
+  isStemName,
+  MODEL_NAMES,
+  type Stem,
+  STEM_NAMES,
+  type Summary,
+  summary,
+} from "../mod.ts";
 import { parseFlags, parseInteger } from "./lib/args.ts";
 
 const HELP = `Usage: deno task summary [options]
@@ -73,7 +83,7 @@ function parseSummaryArgs(
     model: { type: "string", default: "epsanet50" },
     input: { type: "string", default: "1,3,224,224" },
     classes: { type: "string", default: "1000" },
-    stem: { type: "string", default: "imagenet" },
+    stem: { type: "string", default: STEM_NAMES[0] },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
@@ -84,9 +94,7 @@ function parseSummaryArgs(
     throw new Error(`--input must be N,3,H,W with positive integers, got "${values.input}"`);
   }
   const classes = parseInteger("--classes", values.classes);
-  if (values.stem !== "imagenet" && values.stem !== "cifar") {
-    throw new Error(`--stem must be imagenet or cifar, got "${values.stem}"`);
-  }
+  if (!isStemName(values.stem)) throw new Error(`--stem must be ${STEM_NAMES.join(" or ")}, got "${values.stem}"`);
   return { model: values.model, input, classes, stem: values.stem, json: values.json };
 }
 

@@ -20,6 +20,7 @@
 
 import {
   isModelName,
+  isStemName,
   MODEL_NAMES,
   type ModelName,
   type nn,
@@ -27,6 +28,7 @@ import {
   readSafetensors,
   serializeSafetensors,
   type Stem,
+  STEM_NAMES,
   type Tensor,
   writeFileAtomic,
 } from "../../mod.ts";
@@ -160,7 +162,7 @@ export function parseModelSpec(metadata: Record<string, string>, label: string):
   if (absent) fail(`lacks "${absent}" in its metadata (is it a model checkpoint, not last.state.safetensors?)`);
   const { model, stem, dataset } = metadata;
   if (!isModelName(model ?? "")) fail(`names model "${model}", expected one of ${MODEL_NAMES.join(", ")}`);
-  if (stem !== "imagenet" && stem !== "cifar") fail(`names stem "${stem}", expected imagenet or cifar`);
+  if (!isStemName(stem ?? "")) fail(`names stem "${stem}", expected ${STEM_NAMES.join(" or ")}`);
   if (!isDatasetName(dataset ?? "")) fail(`names dataset "${dataset}", expected ${DATASET_NAMES.join(" or ")}`);
   const numClasses = Number(metadata.num_classes);
   if (!Number.isInteger(numClasses) || numClasses < 1) fail(`has num_classes "${metadata.num_classes}"`);

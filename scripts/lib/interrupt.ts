@@ -1,23 +1,9 @@
 /**
- * Cooperative interruption: Ctrl-C (SIGINT) aborts a signal that long loops check between steps,
- * and loops yield to the event loop so that the signal listener gets to run.
+ * Cooperative interruption: Ctrl-C (SIGINT) aborts a signal that long loops check between steps
+ * (the library's loops yield to the event loop so that the listener gets to run).
  *
  * @module
  */
-
-/**
- * Lets pending callbacks (signal listeners, timers) run before the caller continues.
- *
- * @returns A promise that resolves on the next macrotask.
- * @example
- * ```ts
- * import { yieldToEventLoop } from "./interrupt.ts";
- * for (let step = 0; step < 3; step++) await yieldToEventLoop();
- * ```
- */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 /**
  * Turns the first Ctrl-C into `controller.abort()` (the loop then saves and stops); a second

@@ -15,7 +15,7 @@ import { errorLine, UsageError } from "./args.ts";
  * @throws A {@linkcode UsageError} unless it is auto, cpu, cuda or cuda:0.
  * @example
  * ```ts
- * import { checkDeviceSpec } from "./device.ts";
+ * import { checkDeviceSpec } from "./device_flag.ts";
  * checkDeviceSpec("cuda"); // "cuda"
  * ```
  */
@@ -35,7 +35,7 @@ export function checkDeviceSpec(spec: string): string {
  * @throws An Error naming the flag when the device cannot be used (e.g. `--device cuda` without CUDA).
  * @example
  * ```ts
- * import { pickDevice } from "./device.ts";
+ * import { pickDevice } from "./device_flag.ts";
  * console.log(pickDevice("cpu").name); // "cpu"
  * ```
  */

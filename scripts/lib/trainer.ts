@@ -1,0 +1,216 @@
+/**
+ * The training run behind `deno task train`: the library's epoch loop ({@linkcode trainEpoch})
+ * and evaluation, wrapped in what makes a run folder: config.json, metrics.jsonl, curves.svg,
+ * checkpoints after every epoch and on interruption, exact resumption, progress bar or lines.
+ *
+ * @module
+ */
+
+import {
+  BatchLoader,
+  datasetNormalization,
+  type DatasetSplits,
+  loadDataset,
+  testTransform,
+  trainTransform,
+} from "../data.ts";
+import {
+  createModel,
+  createOptimizer,
+  createSchedule,
+  defaultDevice,
+  manualSeed,
+  type Model,
+  NonFiniteLossError,
+  type Optimizer,
+  setDefaultDevice,
+  writeFileAtomic,
+} from "../../mod.ts";
+import { UsageError } from "./args.ts";
+import type { ModelSpec } from "./checkpoint.ts";
+import { pickDevice } from "./device_flag.ts";
+import { pathExists } from "./files.ts";
+import { disposeResumePoint, holdsRun, readResumePoint, RUN_FILES, type RunPaths, runPaths } from "./run_folder.ts";
+import {
+  checkOptions,
+  defaultOut,
+  readSavedConfig,
+  resolveConfig,
+  resumeConfig,
+  type TrainConfig,
+  type TrainOptions,
+  validateConfig,
+} from "./train_config.ts";
+import { percent, type TrainResult, type TrainRuntime, TrainSession } from "./train_session.ts";
+
+export type { StepInfo, TrainResult, TrainRuntime } from "./train_session.ts";
+
+/** The config of a new run, or the saved one merged with the options on `--resume`. */
+async function openConfig(options: TrainOptions, out: string, paths: RunPaths): Promise<TrainConfig> {
+  if (options.resume) {
+    checkOptions(options);
+    if (!await pathExists(paths.config)) {
+      throw new UsageError(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
+    }
+    const config = resumeConfig(await readSavedConfig(paths.config), options, out);
+    validateConfig(config);
+    return config;
+  }
+  const config = resolveConfig(options);
+  validateConfig(config);
+  if (await holdsRun(paths)) {
+    throw new UsageError(`${out} already holds a run; pass --resume to continue it, or choose another --out`);
+  }
+  return config;
+}
+
+/** The training and test loaders of a run. */
+function makeLoaders(config: TrainConfig, splits: DatasetSplits): { train: BatchLoader; test: BatchLoader } {
+  const normalization = datasetNormalization(config.dataset);
+  const geometry = { height: splits.train.height, width: splits.train.width, imageSize: config.imageSize };
+  const train = new BatchLoader(splits.train, {
+    batchSize: config.batchSize,
+    transform: trainTransform({ ...geometry, ...normalization, ...config.augmentation }),
+    shuffle: true,
+    seed: config.seed + 1, // the weights draw from `seed` itself; another stream keeps the two apart
+    dropLast: true, // a last batch of one image would give batch norm a zero variance
+    limit: config.limitTrain ?? undefined,
+  });
+  if (train.length === 0) {
+    throw new UsageError(
+      `--batch-size ${config.batchSize} is larger than the ${train.count} training images; lower it`,
+    );
+  }
+  const test = new BatchLoader(splits.test, {
+    batchSize: config.batchSize,
+    transform: testTransform({ ...geometry, ...normalization }),
+    limit: config.limitTest ?? undefined,
+  });
+  return { train, test };
+}
+
+/** The epochs left: train, evaluate, checkpoint; stops with a checkpoint when the signal aborts. */
+async function runEpochs(session: TrainSession): Promise<TrainResult> {
+  const { config, runtime } = session;
+  const resumeHint = `continue with: deno task train --out ${config.out} --resume`;
+  while (session.state.epochsDone < config.epochs) {
+    const epoch = session.state.epochsDone + 1;
+    const started = performance.now() - session.state.epochSums.seconds * 1000;
+    const lr = session.schedule ? session.schedule.lrAt(session.state.epochsDone) : config.lr; // at the epoch's first step
+    try {
+      await session.trainRestOfEpoch();
+    } catch (error) {
+      if (!(error instanceof NonFiniteLossError)) throw error;
+      throw new Error(
+        `${error.where}; stopped without saving, so the last checkpoint in ${config.out} is untouched; ` +
+          `lower --lr and start again`,
+      );
+    }
+    const evaluation = await session.evaluate(epoch);
+    if (!evaluation) {
+      await session.writeCheckpoint({}, false);
+      session.say(
+        `interrupted: checkpoint saved at epoch ${epoch}, batch ${session.state.batchesDone}/${session.batches} ` +
+          `(step ${session.state.step}); ${resumeHint}`,
+      );
+      return session.result(true);
+    }
+    const record = await session.finishEpoch(epoch, lr, started, evaluation);
+    await runtime.onEpoch?.(record);
+    if (runtime.signal?.aborted && session.state.epochsDone < config.epochs) {
+      session.say(`interrupted after epoch ${epoch}; ${resumeHint}`);
+      return session.result(true);
+    }
+  }
+  const best = session.state.best;
+  if (best) session.say(`best test top-1 ${percent(best.top1)} at epoch ${best.epoch}; files in ${config.out}`);
+  return session.result(false);
+}
+
+/**
+ * Trains a network as configured and writes the run folder (see `--help` for its files). Returns
+ * when the epochs are done or, with an aborted `signal`, after writing a resumable checkpoint.
+ * A resumed run continues exactly: on the CPU, its metrics and weights equal an uninterrupted run's.
+ *
+ * @param options The run's options (unset ones: defaults, or the saved config on resume).
+ * @param runtime Abort signal, logging, progress bar and hooks.
+ * @returns The epoch records, best accuracy and whether the run was interrupted.
+ * @throws A {@linkcode UsageError} for bad options or an --out that already holds a run (without
+ *   `resume`); an Error when the loss becomes NaN or infinite (nothing is written then, so the last
+ *   checkpoint stays as it was), or when data, device or checkpoint cannot be used.
+ * @example
+ * ```ts
+ * import { train } from "./trainer.ts";
+ * const controller = new AbortController();
+ * const result = await train(
+ *   { epochs: 2, limitTrain: 64, limitTest: 32, batchSize: 16, imageSize: 16, out: "/tmp/run" },
+ *   { signal: controller.signal, onStep: (s) => s.step === 3 && controller.abort() },
+ * );
+ * console.log(result.interrupted); // true: resume with { out: "/tmp/run", resume: true }
+ * ```
+ */
+export async function train(options: TrainOptions, runtime: TrainRuntime = {}): Promise<TrainResult> {
+  const log = runtime.log ?? ((line: string) => console.log(line));
+  const out = options.out ?? defaultOut(options);
+  const paths = runPaths(out);
+  const config = await openConfig(options, out, paths);
+  const splits = await loadDataset(config.dataset, config.dataDir ? { dataDir: config.dataDir } : {});
+  const loaders = makeLoaders(config, splits);
+  let point = options.resume ? await readResumePoint(paths) : null;
+  if (options.resume && !point) log(`note: ${out} has no checkpoint yet; starting its run from the beginning`);
+
+  const previousDevice = defaultDevice();
+  let model: Model | null = null;
+  let optimizer: Optimizer | null = null;
+  let session: TrainSession | null = null;
+  try {
+    if (point && point.state.epochsDone + (point.state.batchesDone > 0 ? 1 : 0) > config.epochs) {
+      throw new UsageError(
+        `--epochs ${config.epochs} is less than the ${point.state.epochsDone} epochs ${out} has trained; ` +
+          `pass a larger --epochs`,
+      );
+    }
+    const device = pickDevice(config.device);
+    setDefaultDevice(device);
+    await Deno.mkdir(out, { recursive: true });
+
+    // Model and optimiser: fresh (seeded), then overwritten by the checkpoint when resuming.
+    const classes = splits.train.classes;
+    manualSeed(config.seed);
+    model = createModel(config.model, { numClasses: classes.length, stem: config.stem }).to(device);
+    optimizer = createOptimizer(config.optimizer, model.parameters(), {
+      lr: config.lr,
+      momentum: config.momentum ?? undefined,
+      weightDecay: config.weightDecay,
+    });
+    const schedule = createSchedule(config.schedule, optimizer, {
+      epochs: config.epochs,
+      stepSize: config.stepSize ?? undefined,
+      gamma: config.gamma ?? undefined,
+    });
+    const spec: ModelSpec = {
+      model: config.model,
+      stem: config.stem,
+      numClasses: classes.length,
+      classes,
+      imageSize: config.imageSize,
+      dataset: config.dataset,
+      normalization: datasetNormalization(config.dataset),
+    };
+    session = new TrainSession(config, paths, loaders, spec, device, model, optimizer, schedule, runtime, log);
+    if (point) {
+      session.restore(point);
+      disposeResumePoint(point);
+      point = null;
+    }
+    await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + "\n");
+    session.describe();
+    return await runEpochs(session);
+  } finally {
+    session?.clearBar();
+    if (point) disposeResumePoint(point);
+    optimizer?.dispose();
+    model?.dispose();
+    setDefaultDevice(previousDevice);
+  }
+}
