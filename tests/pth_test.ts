@@ -21,7 +21,11 @@ const SCRIPT = new URL("./pth/make_checkpoints.py", import.meta.url).pathname;
 function torchMissing(): string | null {
   if (!granted("run", "read", "write")) return "needs --allow-run --allow-read --allow-write";
   try {
-    const probe = new Deno.Command(PYTHON, { args: ["-c", "import torch, torchvision"], stdout: "null", stderr: "null" });
+    const probe = new Deno.Command(PYTHON, {
+      args: ["-c", "import torch, torchvision"],
+      stdout: "null",
+      stderr: "null",
+    });
     return probe.outputSync().success ? null : `${PYTHON} cannot import torch and torchvision`;
   } catch {
     return `no ${PYTHON}`;
@@ -57,84 +61,104 @@ function disposeAll(tensors: Record<string, { dispose(): void }>): void {
   for (const t of Object.values(tensors)) t.dispose();
 }
 
-torchTest("readCheckpoint() reads torch.save's zip and legacy files, plain, module.-prefixed and wrapped, exactly", () =>
-  withTempDir(async (dir) => {
-    await python("small", dir);
-    const expected: Record<string, { shape: number[]; values: number[] }> = JSON.parse(
-      await Deno.readTextFile(`${dir}/small.json`),
-    );
-    for (const variant of ["plain", "module", "wrapped"]) {
-      for (const format of ["zip", "legacy"]) {
-        const { tensors, integerKeys, metadata, format: found } = await readCheckpoint(
-          `${dir}/small-${variant}-${format}.pth`,
-        );
-        const label = `${variant} ${format}`;
-        assert.equal(found, `pth-${format}`, label);
-        assert.deepEqual(Object.keys(tensors).sort(), Object.keys(expected).sort(), label);
-        // float16, bfloat16, int32 and bool values are all exact in float32; float64 stays float64.
-        for (const [key, { shape, values }] of Object.entries(expected)) {
-          assert.deepEqual(tensors[key].shape, shape, `${label} ${key} shape`);
-          assert.deepEqual(Array.from(tensors[key].toFloat64Array()), values, `${label} ${key} values`);
+torchTest(
+  "readCheckpoint() reads torch.save's zip and legacy files, plain, module.-prefixed and wrapped, exactly",
+  () =>
+    withTempDir(async (dir) => {
+      await python("small", dir);
+      const expected: Record<string, { shape: number[]; values: number[] }> = JSON.parse(
+        await Deno.readTextFile(`${dir}/small.json`),
+      );
+      for (const variant of ["plain", "module", "wrapped"]) {
+        for (const format of ["zip", "legacy"]) {
+          const { tensors, integerKeys, metadata, format: found } = await readCheckpoint(
+            `${dir}/small-${variant}-${format}.pth`,
+          );
+          const label = `${variant} ${format}`;
+          assert.equal(found, `pth-${format}`, label);
+          assert.deepEqual(Object.keys(tensors).sort(), Object.keys(expected).sort(), label);
+          // float16, bfloat16, int32 and bool values are all exact in float32; float64 stays float64.
+          for (const [key, { shape, values }] of Object.entries(expected)) {
+            assert.deepEqual(tensors[key].shape, shape, `${label} ${key} shape`);
+            assert.deepEqual(Array.from(tensors[key].toFloat64Array()), values, `${label} ${key} values`);
+          }
+          assert.equal(tensors.double.dtype, "float64");
+          assert.deepEqual([...integerKeys].sort(), ["bn.num_batches_tracked", "ints", "mask"], label);
+          assert.deepEqual(metadata, variant === "wrapped" ? { epoch: "7", arch: "tiny" } : {}, label);
+          disposeAll(tensors);
         }
-        assert.equal(tensors.double.dtype, "float64");
-        assert.deepEqual([...integerKeys].sort(), ["bn.num_batches_tracked", "ints", "mask"], label);
-        assert.deepEqual(metadata, variant === "wrapped" ? { epoch: "7", arch: "tiny" } : {}, label);
-        disposeAll(tensors);
       }
-    }
-  }));
+    }),
+);
 
-torchTest("loadWeights() loads torchvision's ResNet-50 from both .pth formats to PyTorch's eval logits", () =>
-  withTempDir(async (dir) => {
-    await python("resnet50", dir);
-    const reference: { input: number[]; logits: number[] } = JSON.parse(await Deno.readTextFile(`${dir}/resnet50.json`));
-    for (const file of ["resnet50-zip.pth", "resnet50-legacy.pth"]) {
-      const model = resnet50({ numClasses: 10 });
-      await loadWeights(`${dir}/${file}`, model);
-      model.eval();
-      const logits = noGrad(() => model.forward(tensor(reference.input, [2, 3, 64, 64]))).toFloat64Array();
-      // float32 on both sides, ~50 layers of different summation orders: 1e-4 relative L2, as the
-      // float32 parity test allows (the weights themselves are bit-exact, see the test above).
-      let num = 0, den = 0;
-      reference.logits.forEach((e, i) => (num += (logits[i] - e) ** 2, den += e ** 2));
-      assert.ok(Math.sqrt(num / den) < 1e-4, `${file}: relative error ${Math.sqrt(num / den)}`);
-    }
-  }));
+torchTest(
+  "loadWeights() loads torchvision's ResNet-50 from both .pth formats to PyTorch's eval logits",
+  () =>
+    withTempDir(async (dir) => {
+      await python("resnet50", dir);
+      const reference: { input: number[]; logits: number[] } = JSON.parse(
+        await Deno.readTextFile(`${dir}/resnet50.json`),
+      );
+      for (const file of ["resnet50-zip.pth", "resnet50-legacy.pth"]) {
+        const model = resnet50({ numClasses: 10 });
+        await loadWeights(`${dir}/${file}`, model);
+        model.eval();
+        const logits = noGrad(() => model.forward(tensor(reference.input, [2, 3, 64, 64]))).toFloat64Array();
+        // float32 on both sides, ~50 layers of different summation orders: 1e-4 relative L2, as the
+        // float32 parity test allows (the weights themselves are bit-exact, see the test above).
+        let num = 0, den = 0;
+        reference.logits.forEach((e, i) => (num += (logits[i] - e) ** 2, den += e ** 2));
+        assert.ok(Math.sqrt(num / den) < 1e-4, `${file}: relative error ${Math.sqrt(num / den)}`);
+      }
+    }),
+);
 
-torchTest("a pickle that would call os.system or builtins.eval is refused by name and nothing runs", () =>
-  withTempDir(async (dir) => {
-    const marker = `${dir}/pwned`;
-    await python("hostile", dir, marker);
-    const cases: [string, RegExp][] = [
-      ["hostile-zip.pth", /Refusing to load .*hostile-zip\.pth: it names the global posix\.system/],
-      ["hostile-protocol4.pth", /names the global posix\.system/],
-      ["hostile-legacy.pth", /names the global posix\.system/],
-      ["hostile-eval.pth", /names the global builtins\.eval/],
-    ];
-    for (const [file, pattern] of cases) {
-      assertOneLineError(() => parseCheckpoint(Deno.readFileSync(`${dir}/${file}`), file), pattern);
-      await assertRejects(loadWeights(`${dir}/${file}`, new Linear(2, 2)), pattern);
-    }
-    await assert.rejects(Deno.stat(marker), Deno.errors.NotFound, "the payload ran");
-  }));
+torchTest(
+  "a pickle that would call os.system or builtins.eval is refused by name and nothing runs",
+  () =>
+    withTempDir(async (dir) => {
+      const marker = `${dir}/pwned`;
+      await python("hostile", dir, marker);
+      const cases: [string, RegExp][] = [
+        ["hostile-zip.pth", /Refusing to load .*hostile-zip\.pth: it names the global posix\.system/],
+        ["hostile-protocol4.pth", /names the global posix\.system/],
+        ["hostile-legacy.pth", /names the global posix\.system/],
+        ["hostile-eval.pth", /names the global builtins\.eval/],
+      ];
+      for (const [file, pattern] of cases) {
+        assertOneLineError(() => parseCheckpoint(Deno.readFileSync(`${dir}/${file}`), file), pattern);
+        await assertRejects(loadWeights(`${dir}/${file}`, new Linear(2, 2)), pattern);
+      }
+      await assert.rejects(Deno.stat(marker), Deno.errors.NotFound, "the payload ran");
+    }),
+);
 
-torchTest("damaged torch.save files give one-line errors: truncated directory or storage, bad CRC, wrong magic", () =>
-  withTempDir(async (dir) => {
-    await python("small", dir);
-    const zip = await Deno.readFile(`${dir}/small-plain-zip.pth`);
-    const legacy = await Deno.readFile(`${dir}/small-plain-legacy.pth`);
-    checkDamage(zip, legacy);
-  }));
+torchTest(
+  "damaged torch.save files give one-line errors: truncated directory or storage, bad CRC, wrong magic",
+  () =>
+    withTempDir(async (dir) => {
+      await python("small", dir);
+      const zip = await Deno.readFile(`${dir}/small-plain-zip.pth`);
+      const legacy = await Deno.readFile(`${dir}/small-plain-legacy.pth`);
+      checkDamage(zip, legacy);
+    }),
+);
 
 /** The damage cases, on files from torch.save or from the fixture writer. */
 function checkDamage(zip: Uint8Array, legacy: Uint8Array): void {
-  assertOneLineError(() => parseCheckpoint(zip.subarray(0, zip.length - 30), "cut.pth"), /Invalid zip archive cut\.pth/);
+  assertOneLineError(
+    () => parseCheckpoint(zip.subarray(0, zip.length - 30), "cut.pth"),
+    /Invalid zip archive cut\.pth/,
+  );
   assertOneLineError(() => parseCheckpoint(zip.subarray(0, zip.length / 2), "half.pth"), /truncated/);
   const flipped = zip.slice();
   const entry = openZip(zip, "zip").entry([...openZip(zip, "zip").names()].find((n) => n.endsWith("/data/0"))!)!;
   const header = new DataView(zip.buffer, zip.byteOffset + entry.localHeaderOffset);
   flipped[entry.localHeaderOffset + 30 + header.getUint16(26, true) + header.getUint16(28, true)] ^= 0x10;
-  assertOneLineError(() => parseCheckpoint(flipped, "crc.pth"), /data\/0" fails its CRC-32 check \(.*\): the file is corrupt/);
+  assertOneLineError(
+    () => parseCheckpoint(flipped, "crc.pth"),
+    /data\/0" fails its CRC-32 check \(.*\): the file is corrupt/,
+  );
   assertOneLineError(() => parseCheckpoint(legacy.subarray(0, legacy.length - 3), "short.pth"), /truncated/);
   const magic = legacy.slice();
   magic[5] ^= 0xff;
@@ -150,7 +174,9 @@ function findBytes(haystack: Uint8Array, needle: Uint8Array): number {
 }
 
 Deno.test("the fixture writer's zip and legacy files read back, in any archive folder", () => {
-  for (const bytes of [zipCheckpoint(SMALL_STATE), zipCheckpoint(SMALL_STATE, "resnet50"), legacyCheckpoint(SMALL_STATE)]) {
+  for (
+    const bytes of [zipCheckpoint(SMALL_STATE), zipCheckpoint(SMALL_STATE, "resnet50"), legacyCheckpoint(SMALL_STATE)]
+  ) {
     const { tensors, integerKeys } = parseCheckpoint(bytes, "fixture");
     for (const { key, shape, values } of SMALL_STATE) {
       assert.deepEqual(tensors[key].shape, shape);
@@ -175,11 +201,17 @@ Deno.test("a zip whose CRC does not match its storage is refused as corrupt", ()
 Deno.test("a legacy stream whose object pickle names os.system is refused before anything is built", () => {
   const payload = Uint8Array.from("\x80\x02cposix\nsystem\nX\x04\x00\x00\x00true\x85R.", (c) => c.charCodeAt(0));
   const bytes = new Uint8Array([...LEGACY_PREAMBLE, ...payload]);
-  assertOneLineError(() => parseCheckpoint(bytes, "bad.pth"), /^Refusing to load bad\.pth: it names the global posix\.system/);
+  assertOneLineError(
+    () => parseCheckpoint(bytes, "bad.pth"),
+    /^Refusing to load bad\.pth: it names the global posix\.system/,
+  );
 });
 
 Deno.test("a state dict entry that is not a tensor, or an archive without data.pkl, is named in one line", () => {
-  const notTensor = storedZip([["archive/data.pkl", new Uint8Array([0x80, 2, 0x7d, 0x58, 1, 0, 0, 0, 0x61, 0x4b, 1, 0x73, 0x2e])]]);
+  const notTensor = storedZip([[
+    "archive/data.pkl",
+    new Uint8Array([0x80, 2, 0x7d, 0x58, 1, 0, 0, 0, 0x61, 0x4b, 1, 0x73, 0x2e]),
+  ]]);
   assertOneLineError(() => parseCheckpoint(notTensor, "x.pth"), /1 entries that are not tensors \("a"\)/);
   const noPickle = storedZip([["archive/version", new Uint8Array([0x33])]]);
   assertOneLineError(() => parseCheckpoint(noPickle, "y.pth"), /has no FOLDER\/data\.pkl/);

@@ -414,17 +414,23 @@ export function unpickleAt(bytes: Uint8Array, options: UnpickleOptions): Unpickl
     const at = r.pos;
     const op = r.u8();
     if (op === 0x2e) { // STOP
-      if (machine.stack.length !== 1 || machine.marks.length) fail(`stops with ${machine.stack.length} values on the stack`);
+      if (machine.stack.length !== 1 || machine.marks.length) {
+        fail(`stops with ${machine.stack.length} values on the stack`);
+      }
       return { value: machine.stack[0], end: r.pos };
     }
     if (op === 0x80) { // PROTO
       const protocol = r.u8();
-      if (protocol < 2 || protocol > MAX_PROTOCOL) fail(`uses protocol ${protocol}; protocols 2 to ${MAX_PROTOCOL} are supported`);
+      if (protocol < 2 || protocol > MAX_PROTOCOL) {
+        fail(`uses protocol ${protocol}; protocols 2 to ${MAX_PROTOCOL} are supported`);
+      }
       continue;
     }
     if (op === 0x69) fail(`uses INST (protocol 0 class creation) at byte ${at}, which is not supported`);
     if (!dataOpcode(op, machine) && !structureOpcode(op, machine) && !objectOpcode(op, machine)) {
-      fail(`has opcode ${opcodeName(op)} at byte ${at}, which a state dict does not use and this reader does not support`);
+      fail(
+        `has opcode ${opcodeName(op)} at byte ${at}, which a state dict does not use and this reader does not support`,
+      );
     }
   }
 }

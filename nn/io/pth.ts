@@ -74,12 +74,18 @@ function storageLoader(label: string, byKey: Map<string, StorageRef>, read?: (ke
     const fail: (problem: string) => never = (problem) => {
       throw new Error(`Invalid PyTorch checkpoint ${label}: a storage id ${problem}`);
     };
-    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length < 5) fail("is not ('storage', type, key, location, numel)");
+    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length < 5) {
+      fail("is not ('storage', type, key, location, numel)");
+    }
     const [, type, key, , numel, view] = pid;
     if (!(type instanceof StorageType)) fail("names no storage type");
     if (typeof key !== "string" || key.length > 64) fail("has a key that is not a short string");
-    if (!Number.isSafeInteger(numel) || numel < 0) fail(`of "${key}" has an element count that is not a non-negative integer`);
-    if (view !== undefined && view !== null) fail(`of "${key}" is a storage view (PyTorch < 1.0), which is not supported`);
+    if (!Number.isSafeInteger(numel) || numel < 0) {
+      fail(`of "${key}" has an element count that is not a non-negative integer`);
+    }
+    if (view !== undefined && view !== null) {
+      fail(`of "${key}" is a storage view (PyTorch < 1.0), which is not supported`);
+    }
     const known = byKey.get(key);
     if (known) {
       if (known.dtype !== type.dtype || known.numel !== numel) fail(`of "${key}" disagrees with an earlier one`);
@@ -89,7 +95,9 @@ function storageLoader(label: string, byKey: Map<string, StorageRef>, read?: (ke
     if (read) {
       storage.data = read(key);
       if (storage.data.length !== numel * type.dtype.size) {
-        fail(`of "${key}" declares ${numel} ${type.dtype.name} elements, but its data holds ${storage.data.length} bytes`);
+        fail(
+          `of "${key}" declares ${numel} ${type.dtype.name} elements, but its data holds ${storage.data.length} bytes`,
+        );
       }
     }
     byKey.set(key, storage);
@@ -129,7 +137,9 @@ function readLegacyFormat(bytes: Uint8Array, label: string): unknown {
   const magic = next(0);
   if (magic.value !== LEGACY_MAGIC) fail("wrong magic number (not a file written by torch.save)");
   const protocol = next(magic.end);
-  if (protocol.value !== LEGACY_PROTOCOL_VERSION) fail(`protocol version ${protocol.value} is not ${LEGACY_PROTOCOL_VERSION}`);
+  if (protocol.value !== LEGACY_PROTOCOL_VERSION) {
+    fail(`protocol version ${protocol.value} is not ${LEGACY_PROTOCOL_VERSION}`);
+  }
   const sysInfo = next(protocol.end);
   if (sysInfo.value instanceof Map && sysInfo.value.get("little_endian") === false) {
     fail("was written on a big-endian machine, which the legacy reader does not support");
@@ -137,7 +147,9 @@ function readLegacyFormat(bytes: Uint8Array, label: string): unknown {
   const storages = new Map<string, StorageRef>();
   const object = next(sysInfo.end, storageLoader(label, storages));
   const keys = next(object.end);
-  if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === "string")) fail("storage keys are not a list of strings");
+  if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === "string")) {
+    fail("storage keys are not a list of strings");
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = keys.end;
   for (const key of keys.value as string[]) {
@@ -145,7 +157,9 @@ function readLegacyFormat(bytes: Uint8Array, label: string): unknown {
     if (!storage) fail(`storage "${key}" is listed but no tensor uses it`);
     if (at + 8 > bytes.length) fail(`storage "${key}" is missing (the file is truncated)`);
     const numel = view.getBigInt64(at, true);
-    if (numel !== BigInt(storage.numel)) fail(`storage "${key}" holds ${numel} elements, but its id says ${storage.numel}`);
+    if (numel !== BigInt(storage.numel)) {
+      fail(`storage "${key}" holds ${numel} elements, but its id says ${storage.numel}`);
+    }
     const size = storage.numel * storage.dtype.size;
     if (at + 8 + size > bytes.length) fail(`storage "${key}" needs ${size} bytes, but the file ends first (truncated)`);
     storage.data = bytes.subarray(at + 8, at + 8 + size);
@@ -184,7 +198,9 @@ function collectTensors(dict: Map<unknown, unknown>, label: string): Map<string,
   }
   if (other.length) {
     const names = other.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 80))).join(", ");
-    throw new Error(`Cannot load ${label}: its state dict holds ${other.length} entries that are not tensors (${names})`);
+    throw new Error(
+      `Cannot load ${label}: its state dict holds ${other.length} entries that are not tensors (${names})`,
+    );
   }
   const keys = [...found.keys()];
   if (keys.length && keys.every((k) => k.startsWith(DATA_PARALLEL_PREFIX))) {

@@ -157,7 +157,9 @@ export function torchGlobals(label: string): (module: string, name: string) => u
     const storage = module === "torch" ? STORAGE_DTYPES.get(name) : undefined;
     if (storage) return new StorageType(storage);
     throw new Error(
-      `Refusing to load ${label}: it names the global ${JSON.stringify(dotted.slice(0, 200)).slice(1, -1)}, which a state dict ` +
+      `Refusing to load ${label}: it names the global ${
+        JSON.stringify(dotted.slice(0, 200)).slice(1, -1)
+      }, which a state dict ` +
         `does not need (nothing was run); load only state dicts of tensors, e.g. torch.save(model.state_dict(), path)`,
     );
   };

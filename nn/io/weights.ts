@@ -33,7 +33,9 @@ export interface Checkpoint {
 /** Integer tensors of a safetensors file that parsed; its header is known to be valid JSON. */
 function safetensorsIntegerKeys(bytes: Uint8Array): Set<string> {
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  const header: Record<string, { dtype?: string }> = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+  const header: Record<string, { dtype?: string }> = JSON.parse(
+    new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)),
+  );
   return new Set(Object.keys(header).filter((key) => header[key].dtype === "I64" || header[key].dtype === "I32"));
 }
 

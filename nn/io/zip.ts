@@ -114,7 +114,10 @@ function findEndRecord(bytes: Uint8Array, fields: Fields, fail: (problem: string
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const last = bytes.length - END_RECORD_SIZE;
   for (let at = last; at >= 0 && at >= last - MAX_COMMENT; at--) {
-    if (view.getUint32(at, true) === END_OF_CENTRAL_DIRECTORY && at + END_RECORD_SIZE + fields.u16(at + 20, "") <= bytes.length) {
+    if (
+      view.getUint32(at, true) === END_OF_CENTRAL_DIRECTORY &&
+      at + END_RECORD_SIZE + fields.u16(at + 20, "") <= bytes.length
+    ) {
       return at;
     }
   }
@@ -200,7 +203,9 @@ function readEntries(bytes: Uint8Array, fields: Fields, fail: (problem: string) 
 function extract(bytes: Uint8Array, fields: Fields, entry: ZipEntry, fail: (problem: string) => never): Uint8Array {
   const bad: (problem: string) => never = (problem) => fail(`entry "${entry.name}" ${problem}`);
   const local = entry.localHeaderOffset;
-  if (fields.u32(local, `local header of "${entry.name}"`) !== LOCAL_HEADER) bad(`has a bad local header at byte ${local}`);
+  if (fields.u32(local, `local header of "${entry.name}"`) !== LOCAL_HEADER) {
+    bad(`has a bad local header at byte ${local}`);
+  }
   const start = local + 30 + fields.u16(local + 26, "name length") + fields.u16(local + 28, "extra length");
   if (start + entry.compressedSize > bytes.length) {
     bad(`needs bytes [${start}, ${start + entry.compressedSize}) of a ${bytes.length}-byte archive (truncated?)`);
@@ -208,7 +213,9 @@ function extract(bytes: Uint8Array, fields: Fields, entry: ZipEntry, fail: (prob
   const raw = bytes.subarray(start, start + entry.compressedSize);
   let data: Uint8Array;
   if (entry.method === STORED) {
-    if (entry.size !== entry.compressedSize) bad(`is stored but its sizes differ (${entry.size} != ${entry.compressedSize})`);
+    if (entry.size !== entry.compressedSize) {
+      bad(`is stored but its sizes differ (${entry.size} != ${entry.compressedSize})`);
+    }
     data = raw;
   } else if (entry.method === DEFLATED) {
     try {

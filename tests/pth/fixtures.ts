@@ -94,7 +94,16 @@ export function storedZip(files: [string, Uint8Array][]): Uint8Array {
   for (const [name, data] of files) {
     const nameBytes = encoder.encode(name);
     const crc = crc32(data) >>> 0;
-    const common = [u16(0), u16(0), u16(0), u16(0), u32(crc), u32(data.length), u32(data.length), u16(nameBytes.length)];
+    const common = [
+      u16(0),
+      u16(0),
+      u16(0),
+      u16(0),
+      u32(crc),
+      u32(data.length),
+      u32(data.length),
+      u16(nameBytes.length),
+    ];
     const local = concat([u32(0x04034b50), u16(20), ...common, u16(0), nameBytes, data]);
     centrals.push(concat([
       u32(0x02014b50),
