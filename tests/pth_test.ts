@@ -10,7 +10,8 @@ import { parseCheckpoint, readCheckpoint } from "../nn/io/weights.ts";
 import { openZip } from "../nn/io/zip.ts";
 import { Linear } from "../nn/layers.ts";
 import { resnet50 } from "../nn/resnet.ts";
-import { loadWeights } from "../nn/safetensors.ts";
+import { loadWeights, readSafetensors } from "../nn/safetensors.ts";
+import { convertCheckpoint } from "../scripts/convert.ts";
 import { tensor } from "../nn/tensor.ts";
 import { assertRejects, granted, withTempDir } from "./helpers.ts";
 import { LEGACY_PREAMBLE, legacyCheckpoint, SMALL_STATE, storedZip, zipCheckpoint } from "./pth/fixtures.ts";
@@ -216,3 +217,37 @@ Deno.test("a state dict entry that is not a tensor, or an archive without data.p
   const noPickle = storedZip([["archive/version", new Uint8Array([0x33])]]);
   assertOneLineError(() => parseCheckpoint(noPickle, "y.pth"), /has no FOLDER\/data\.pkl/);
 });
+
+Deno.test("convert writes the same keys as F32/I64 safetensors, atomically, and refuses to overwrite without --force", () =>
+  withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/in.pth`, legacyCheckpoint(SMALL_STATE));
+    const result = await convertCheckpoint(`${dir}/in.pth`, `${dir}/out.safetensors`);
+    assert.deepEqual({ tensors: result.tensors, integers: result.integers, format: result.format }, {
+      tensors: 3,
+      integers: 1,
+      format: "pth-legacy",
+    });
+    const { tensors, metadata } = await readSafetensors(`${dir}/out.safetensors`);
+    for (const { key, values } of SMALL_STATE) {
+      assert.deepEqual(Array.from(tensors[key].toFloat64Array()), values.map(Math.fround));
+    }
+    assert.equal(metadata.converted_from, "pth-legacy");
+    disposeAll(tensors);
+    await assertRejects(convertCheckpoint(`${dir}/in.pth`, `${dir}/out.safetensors`), /exists; pass --force/);
+    await convertCheckpoint(`${dir}/in.pth`, `${dir}/out.safetensors`, { force: true });
+    const script = new URL("../scripts/convert.ts", import.meta.url).pathname;
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, `${dir}/in.pth`, `${dir}/out.safetensors`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(run.code, 2);
+    assert.match(
+      new TextDecoder().decode(run.stderr).trim(),
+      /^error: .*out\.safetensors exists; pass --force to overwrite it$/,
+    );
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort(), [
+      "in.pth",
+      "out.safetensors",
+    ]);
+  }));
