@@ -174,10 +174,14 @@ function findBytes(haystack: Uint8Array, needle: Uint8Array): number {
   throw new Error("Fixture lacks the searched bytes");
 }
 
-Deno.test("the fixture writer's zip and legacy files read back, in any archive folder", () => {
-  for (
-    const bytes of [zipCheckpoint(SMALL_STATE), zipCheckpoint(SMALL_STATE, "resnet50"), legacyCheckpoint(SMALL_STATE)]
-  ) {
+Deno.test("the fixture writer's zip (stored or deflated) and legacy files read back, in any archive folder", () => {
+  const files = [
+    zipCheckpoint(SMALL_STATE),
+    zipCheckpoint(SMALL_STATE, "resnet50"),
+    zipCheckpoint(SMALL_STATE, "archive", true),
+    legacyCheckpoint(SMALL_STATE),
+  ];
+  for (const bytes of files) {
     const { tensors, integerKeys } = parseCheckpoint(bytes, "fixture");
     for (const { key, shape, values } of SMALL_STATE) {
       assert.deepEqual(tensors[key].shape, shape);

@@ -28,6 +28,8 @@ const DEFLATED = 8;
 /** The end record is 22 bytes, followed by a comment of at most 65,535 bytes. */
 const END_RECORD_SIZE = 22;
 const MAX_COMMENT = 0xffff;
+/** The most a deflate stream can expand (258-byte matches in 2 bits, rounded up). */
+const MAX_DEFLATE_RATIO = 1032;
 /** Bytes of a central directory entry before its name. */
 const CENTRAL_ENTRY_SIZE = 46;
 
@@ -218,6 +220,10 @@ function extract(bytes: Uint8Array, fields: Fields, entry: ZipEntry, fail: (prob
     }
     data = raw;
   } else if (entry.method === DEFLATED) {
+    // Deflate cannot expand more than ~1,032 times: a larger claim is a damaged (or hostile) entry.
+    if (entry.size > entry.compressedSize * MAX_DEFLATE_RATIO) {
+      bad(`claims ${entry.size} bytes from ${entry.compressedSize} compressed bytes, more than deflate can produce`);
+    }
     try {
       data = entry.size === 0 ? new Uint8Array() : inflateRawSync(raw, { maxOutputLength: entry.size });
     } catch (error) {

@@ -48,6 +48,7 @@ function seeds(): [string, Uint8Array][] {
     ["safetensors", safetensors],
     ["pth-zip", zipCheckpoint(SMALL_STATE)],
     ["pth-zip-folder", zipCheckpoint(SMALL_STATE, "epsanet50")],
+    ["pth-zip-deflated", zipCheckpoint(SMALL_STATE, "archive", true)],
     ["pth-legacy", legacyCheckpoint(SMALL_STATE)],
   ];
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { crc32 } from "node:zlib";
+import { crc32, deflateRawSync } from "node:zlib";
 
 /** One tensor of a fixture: contiguous, float32 or int64. */
 export interface FixtureTensor {
@@ -86,25 +86,29 @@ export function statePickle(tensors: FixtureTensor[], legacy: boolean): Uint8Arr
   ]);
 }
 
-/** A stored (uncompressed) zip with a central directory, as torch.save's writer makes. */
-export function storedZip(files: [string, Uint8Array][]): Uint8Array {
+/**
+ * A zip with a central directory: stored entries, as torch.save's writer makes, or deflated ones,
+ * as a user's zip tool might re-pack them.
+ */
+export function storedZip(files: [string, Uint8Array][], options: { deflate?: boolean } = {}): Uint8Array {
   const locals: Uint8Array[] = [];
   const centrals: Uint8Array[] = [];
   let offset = 0;
   for (const [name, data] of files) {
     const nameBytes = encoder.encode(name);
     const crc = crc32(data) >>> 0;
+    const packed = options.deflate ? new Uint8Array(deflateRawSync(data)) : data;
     const common = [
       u16(0),
-      u16(0),
+      u16(options.deflate ? 8 : 0),
       u16(0),
       u16(0),
       u32(crc),
-      u32(data.length),
+      u32(packed.length),
       u32(data.length),
       u16(nameBytes.length),
     ];
-    const local = concat([u32(0x04034b50), u16(20), ...common, u16(0), nameBytes, data]);
+    const local = concat([u32(0x04034b50), u16(20), ...common, u16(0), nameBytes, packed]);
     centrals.push(concat([
       u32(0x02014b50),
       u16(20),
@@ -140,13 +144,14 @@ export function storedZip(files: [string, Uint8Array][]): Uint8Array {
  *
  * @param tensors The state dict.
  * @param folder The archive's folder name.
+ * @param deflate Deflate the entries (torch.save stores them).
  */
-export function zipCheckpoint(tensors: FixtureTensor[], folder = "archive"): Uint8Array {
+export function zipCheckpoint(tensors: FixtureTensor[], folder = "archive", deflate = false): Uint8Array {
   return storedZip([
     [`${folder}/data.pkl`, statePickle(tensors, false)],
     ...tensors.map((t, i): [string, Uint8Array] => [`${folder}/data/${i}`, storageBytes(t)]),
     [`${folder}/version`, encoder.encode("3\n")],
-  ]);
+  ], { deflate });
 }
 
 /** The legacy format's first three pickles: magic number, protocol version 1001, system info. */
