@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { parseCheckpoint } from "../../nn/io/weights.ts";
 import { serializeSafetensors } from "../../nn/safetensors.ts";
 import { tensor } from "../../nn/tensor.ts";
-import { legacyCheckpoint, SMALL_STATE, zipCheckpoint } from "../pth/fixtures.ts";
+import { legacyCheckpoint, SMALL_STATE, statePickle, zipCheckpoint, zipWithPickle } from "../pth/fixtures.ts";
 
 /** Counts of one fuzz run. */
 export interface FuzzReport {
@@ -40,16 +40,28 @@ function generator(seed: number): () => number {
   };
 }
 
-function seeds(): [string, Uint8Array][] {
+/** A seed file; `wrap` turns the mutated bytes into the input (a pickle into a zip with a valid CRC). */
+interface Seed {
+  name: string;
+  bytes: Uint8Array;
+  wrap?: (mutated: Uint8Array) => Uint8Array;
+}
+
+function seeds(): Seed[] {
   const tensors = { "fc.weight": tensor([1, -2, 3.5, 4], [2, 2]), "fc.bias": tensor([0.5, -0.5]), steps: tensor(7) };
   const safetensors = serializeSafetensors(tensors, { metadata: { epoch: "3" }, integerKeys: new Set(["steps"]) });
   for (const t of Object.values(tensors)) t.dispose();
   return [
-    ["safetensors", safetensors],
-    ["pth-zip", zipCheckpoint(SMALL_STATE)],
-    ["pth-zip-folder", zipCheckpoint(SMALL_STATE, "epsanet50")],
-    ["pth-zip-deflated", zipCheckpoint(SMALL_STATE, "archive", true)],
-    ["pth-legacy", legacyCheckpoint(SMALL_STATE)],
+    { name: "safetensors", bytes: safetensors },
+    { name: "pth-zip", bytes: zipCheckpoint(SMALL_STATE) },
+    { name: "pth-zip-folder", bytes: zipCheckpoint(SMALL_STATE, "epsanet50") },
+    { name: "pth-zip-deflated", bytes: zipCheckpoint(SMALL_STATE, "archive", true) },
+    {
+      name: "pth-zip-pickle",
+      bytes: statePickle(SMALL_STATE, false),
+      wrap: (pickle) => zipWithPickle(SMALL_STATE, pickle),
+    },
+    { name: "pth-legacy", bytes: legacyCheckpoint(SMALL_STATE) },
   ];
 }
 
@@ -119,9 +131,10 @@ export function fuzzCheckpoints(cases: number, seed: number): FuzzReport {
   const corpus = seeds();
   const report: FuzzReport = { cases, loaded: 0, refused: 0, crashes: [], slowestMs: 0 };
   for (let index = 0; index < cases; index++) {
-    const [name, original] = corpus[index % corpus.length];
+    const { name, bytes: original, wrap } = corpus[index % corpus.length];
     let bytes = original;
     for (let n = 1 + pick(random, 4); n > 0; n--) bytes = MUTATIONS[pick(random, MUTATIONS.length)](bytes, random);
+    if (wrap) bytes = wrap(bytes);
     const start = performance.now();
     try {
       const { tensors } = parseCheckpoint(bytes, "fuzz-input");

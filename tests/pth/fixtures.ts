@@ -147,8 +147,25 @@ export function storedZip(files: [string, Uint8Array][], options: { deflate?: bo
  * @param deflate Deflate the entries (torch.save stores them).
  */
 export function zipCheckpoint(tensors: FixtureTensor[], folder = "archive", deflate = false): Uint8Array {
+  return zipWithPickle(tensors, statePickle(tensors, false), folder, deflate);
+}
+
+/**
+ * A zip checkpoint whose data.pkl is `pickle` (for fuzzing the pickle behind a valid CRC).
+ *
+ * @param tensors The storages.
+ * @param pickle The data.pkl bytes.
+ * @param folder The archive's folder name.
+ * @param deflate Deflate the entries.
+ */
+export function zipWithPickle(
+  tensors: FixtureTensor[],
+  pickle: Uint8Array,
+  folder = "archive",
+  deflate = false,
+): Uint8Array {
   return storedZip([
-    [`${folder}/data.pkl`, statePickle(tensors, false)],
+    [`${folder}/data.pkl`, pickle],
     ...tensors.map((t, i): [string, Uint8Array] => [`${folder}/data/${i}`, storageBytes(t)]),
     [`${folder}/version`, encoder.encode("3\n")],
   ], { deflate });
