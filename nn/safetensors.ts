@@ -20,6 +20,7 @@
 import { cpu } from "./cpu/device.ts";
 import type { HostArray } from "./device.ts";
 import { writeFileAtomic } from "./files.ts";
+import { parsePth, pthFormat } from "./io/pth.ts";
 import type { Module } from "./module.ts";
 import { tensor } from "./creation.ts";
 import type { Tensor } from "./tensor.ts";
@@ -327,14 +328,15 @@ export function saveWeights(path: string, model: Module, metadata?: Record<strin
 }
 
 /**
- * Loads a safetensors file into a model's parameters and buffers. The model checks every key
- * and shape before writing anything, so a failed load leaves it unchanged.
+ * Loads a safetensors file, or a PyTorch `torch.save` file (told apart by content; see
+ * ./io/pth.ts), into a model's parameters and buffers. The model checks every key and shape before
+ * writing anything, so a failed load leaves it unchanged.
  *
  * @param path The file.
  * @param model The model.
  * @param options `strict` (default true) refuses missing or unexpected keys.
  * @returns The file's metadata and the missing and unexpected keys.
- * @throws An Error naming `path`: an invalid file, or the keys and shapes that do not fit.
+ * @throws An Error naming `path`: an invalid file, a refused pickle global, or the keys and shapes that do not fit.
  * @example
  * ```ts
  * import { loadWeights, saveWeights } from "./safetensors.ts";
@@ -350,7 +352,10 @@ export async function loadWeights(
   model: Module,
   options: { strict?: boolean } = {},
 ): Promise<LoadWeightsResult> {
-  const { tensors, metadata } = await readSafetensors(path);
+  const bytes = await Deno.readFile(path).catch((error) => {
+    throw new Error(`Cannot read ${path}: ${error instanceof Error ? error.message : error}`, { cause: error });
+  });
+  const { tensors, metadata } = pthFormat(bytes) ? parsePth(bytes, path) : parseSafetensors(bytes, path);
   try {
     return { metadata, ...model.loadStateDict(tensors, { strict: options.strict }) };
   } catch (error) {
