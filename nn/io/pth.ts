@@ -24,7 +24,8 @@
  */
 
 import { cpu } from "../cpu/device.ts";
-import { type Tensor, tensor } from "../tensor.ts";
+import { tensor } from "../creation.ts";
+import type { Tensor } from "../tensor.ts";
 import { unpickleAt } from "./pickle.ts";
 import { decodeStorage } from "./storage_decode.ts";
 import { StorageRef, StorageType, TensorRef, torchGlobals } from "./torch_types.ts";

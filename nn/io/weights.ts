@@ -50,7 +50,7 @@ function safetensorsIntegerKeys(bytes: Uint8Array): Set<string> {
  * ```ts
  * import { parseCheckpoint } from "./weights.ts";
  * import { serializeSafetensors } from "../safetensors.ts";
- * import { tensor } from "../tensor.ts";
+ * import { tensor } from "../creation.ts";
  * const { format } = parseCheckpoint(serializeSafetensors({ w: tensor([1]) }), "demo"); // "safetensors"
  * ```
  */
