@@ -12,7 +12,7 @@ import { Linear } from "../nn/layers.ts";
 import { resnet50 } from "../nn/resnet.ts";
 import { loadWeights, readSafetensors } from "../nn/safetensors.ts";
 import { convertCheckpoint } from "../scripts/convert.ts";
-import { tensor } from "../nn/creation.ts";
+import { tensor } from "../mod.ts";
 import { assertRejects, granted, withTempDir } from "./helpers.ts";
 import { LEGACY_PREAMBLE, legacyCheckpoint, SMALL_STATE, storedZip, zipCheckpoint } from "./pth/fixtures.ts";
 

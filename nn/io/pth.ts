@@ -210,15 +210,12 @@ function collectTensors(dict: Map<unknown, unknown>, label: string): Map<string,
   return found;
 }
 
-/** Gathers a strided view into a contiguous array. */
+/** Gathers a strided view into a contiguous array (a subarray when it already is; tensor() copies it). */
 function gather(source: Float32Array | Float64Array, view: TensorRef, numel: number): Float32Array | Float64Array {
-  const out = source instanceof Float64Array ? new Float64Array(numel) : new Float32Array(numel);
   const { size, stride } = view;
   const contiguous = size.every((_, d) => size[d] === 1 || stride[d] === size.slice(d + 1).reduce((n, s) => n * s, 1));
-  if (contiguous) {
-    out.set(source.subarray(view.offset, view.offset + numel));
-    return out;
-  }
+  if (contiguous) return source.subarray(view.offset, view.offset + numel);
+  const out = source instanceof Float64Array ? new Float64Array(numel) : new Float32Array(numel);
   const index = new Array<number>(size.length).fill(0);
   let at = view.offset;
   for (let i = 0; i < numel; i++) {

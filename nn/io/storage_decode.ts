@@ -36,13 +36,23 @@ function halfToFloat(): Float32Array {
   return halfTable;
 }
 
-/** A copy of the bytes, aligned for typed arrays and in little-endian order. */
-function alignedLittleEndian(data: Uint8Array, elementSize: number, littleEndian: boolean): ArrayBuffer {
+/** The bytes aligned for typed arrays and in little-endian order: a view where they already are, else a copy. */
+function alignedLittleEndian(data: Uint8Array, elementSize: number, littleEndian: boolean): Uint8Array {
+  if (littleEndian && data.byteOffset % elementSize === 0) return data; // torch.save aligns zip entries to 64 bytes
   const copy = data.slice();
   if (!littleEndian && elementSize > 1) {
     for (let at = 0; at < copy.length; at += elementSize) copy.subarray(at, at + elementSize).reverse();
   }
-  return copy.buffer;
+  return copy;
+}
+
+/** A typed array over `bytes` (aligned for it), without copying. */
+function over<T>(
+  Type: new (buffer: ArrayBufferLike, offset: number, length: number) => T,
+  bytes: Uint8Array,
+  size: number,
+): T {
+  return new Type(bytes.buffer, bytes.byteOffset, bytes.length / size);
 }
 
 function decodeIntegers(source: ArrayLike<number | bigint>, label: string): Float32Array {
@@ -63,7 +73,8 @@ function decodeIntegers(source: ArrayLike<number | bigint>, label: string): Floa
  * @param storage The storage (its `data` must be set and hold `numel` elements).
  * @param littleEndian The byte order the file declares.
  * @param label What is being decoded, for error messages.
- * @returns float32 values (float64 for DoubleStorage), one per element.
+ * @returns float32 values (float64 for DoubleStorage), one per element; possibly a view of
+ *   `storage.data`, so the caller copies before the file's bytes go away or change.
  * @throws A one-line Error naming `label` for integers float32 cannot hold exactly.
  * @example
  * ```ts
@@ -76,27 +87,27 @@ function decodeIntegers(source: ArrayLike<number | bigint>, label: string): Floa
  */
 export function decodeStorage(storage: StorageRef, littleEndian: boolean, label: string): Float32Array | Float64Array {
   const { dtype } = storage;
-  const buffer = alignedLittleEndian(storage.data ?? new Uint8Array(), dtype.size, littleEndian);
+  const bytes = alignedLittleEndian(storage.data ?? new Uint8Array(), dtype.size, littleEndian);
   switch (dtype.name) {
     case "FloatStorage":
-      return new Float32Array(buffer);
+      return over(Float32Array, bytes, 4);
     case "DoubleStorage":
-      return new Float64Array(buffer);
+      return over(Float64Array, bytes, 8);
     case "HalfStorage": {
       const table = halfToFloat();
-      return Float32Array.from(new Uint16Array(buffer), (bits) => table[bits]);
+      return Float32Array.from(over(Uint16Array, bytes, 2), (bits) => table[bits]);
     }
     case "BFloat16Storage": // the upper half of a float32
-      return new Float32Array(Uint32Array.from(new Uint16Array(buffer), (bits) => bits << 16).buffer);
+      return new Float32Array(Uint32Array.from(over(Uint16Array, bytes, 2), (bits) => bits << 16).buffer);
     case "LongStorage":
-      return decodeIntegers(new BigInt64Array(buffer), label);
+      return decodeIntegers(over(BigInt64Array, bytes, 8), label);
     case "IntStorage":
-      return decodeIntegers(new Int32Array(buffer), label);
+      return decodeIntegers(over(Int32Array, bytes, 4), label);
     case "ShortStorage":
-      return Float32Array.from(new Int16Array(buffer));
+      return Float32Array.from(over(Int16Array, bytes, 2));
     case "CharStorage":
-      return Float32Array.from(new Int8Array(buffer));
+      return Float32Array.from(over(Int8Array, bytes, 1));
     default: // ByteStorage, BoolStorage
-      return Float32Array.from(new Uint8Array(buffer));
+      return Float32Array.from(bytes);
   }
 }

@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { parseCheckpoint } from "../../nn/io/weights.ts";
 import { serializeSafetensors } from "../../nn/safetensors.ts";
-import { tensor } from "../../nn/creation.ts";
+import { tensor } from "../../mod.ts";
 import { legacyCheckpoint, SMALL_STATE, statePickle, zipCheckpoint, zipWithPickle } from "../pth/fixtures.ts";
 
 /** Counts of one fuzz run. */
