@@ -138,3 +138,4 @@ export {
   type WriteOptions,
   writeSafetensors,
 } from "./nn/safetensors.ts";
+export { type Checkpoint, parseCheckpoint, readCheckpoint } from "./nn/io/weights.ts";

@@ -17,8 +17,7 @@
  * @module
  */
 
-import { serializeSafetensors, type Tensor, tensor, writeFileAtomic } from "../mod.ts";
-import { readCheckpoint } from "../nn/io/weights.ts";
+import { readCheckpoint, serializeSafetensors, type Tensor, tensor, writeFileAtomic } from "../mod.ts";
 import { parseFlags, runMain, UsageError } from "./lib/args.ts";
 
 const HELP = `Usage: deno task convert IN OUT.safetensors [--force]
