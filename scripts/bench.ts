@@ -28,7 +28,7 @@ import {
   STEM_NAMES,
   trainStep,
 } from "../mod.ts";
-import { parseChoice, parseFlags, parseInteger, UsageError } from "./lib/args.ts";
+import { parseChoice, parseFlags, parseInteger, runMain, UsageError } from "./lib/args.ts";
 
 /** One configuration to time. */
 export interface BenchConfig {
@@ -284,4 +284,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(main);

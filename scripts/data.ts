@@ -29,7 +29,7 @@ import type { DatasetSplits } from "./data/dataset.ts";
 import { isDatasetName } from "./data/datasets.ts";
 import { loadDigits } from "./data/digits.ts";
 import type { ProgressCallback } from "./data/download.ts";
-import { parseFlags } from "./lib/args.ts";
+import { parseFlags, runMain } from "./lib/args.ts";
 
 export type { DatasetSplits, ImageDataset, Normalization } from "./data/dataset.ts";
 // The generator type appears in the transform and loader signatures.
@@ -155,4 +155,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(main);

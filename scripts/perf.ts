@@ -16,7 +16,7 @@
  * @module
  */
 
-import { parseFlags } from "./lib/args.ts";
+import { parseFlags, runMain } from "./lib/args.ts";
 
 /** A model, square input size and batch size. */
 export interface PerfConfig {
@@ -289,4 +289,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(main);

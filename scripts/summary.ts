@@ -20,7 +20,10 @@ import {
   type Summary,
   summary,
 } from "../mod.ts";
-import { parseFlags, parseInteger } from "./lib/args.ts";
+import { parseFlags, parseInteger, runMain } from "./lib/args.ts";
+
+/** Largest --classes a model can be built with (its fc layer is 2048 x classes floats). */
+const MAX_CLASSES = 1_000_000;
 
 const HELP = `Usage: deno task summary [options]
 
@@ -94,8 +97,12 @@ function parseSummaryArgs(
     throw new Error(`--input must be N,3,H,W with positive integers, got "${values.input}"`);
   }
   const classes = parseInteger("--classes", values.classes);
+  // The classifier alone holds 2048 x classes weights: past this it cannot be allocated.
+  if (classes > MAX_CLASSES) {
+    throw new Error(`--classes must be at most ${MAX_CLASSES.toLocaleString("en-US")}, got ${classes}`);
+  }
   if (!isStemName(values.stem)) throw new Error(`--stem must be ${STEM_NAMES.join(" or ")}, got "${values.stem}"`);
   return { model: values.model, input, classes, stem: values.stem, json: values.json };
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) await runMain((args) => Promise.resolve(main(args)));

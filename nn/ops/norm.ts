@@ -89,7 +89,8 @@ export function batchNorm(
   }
   if (g.batch * g.spatial < 2) {
     throw new Error(
-      `batchNorm(): training needs more than one value per channel, got input shape [${x.shape}]`,
+      `batchNorm(): training needs more than one value per channel, got input shape [${x.shape}]; ` +
+        "use a batch of 2 or more, or larger images",
     );
   }
   const saveMean = emptyLike(x, [channels]);
