@@ -13,7 +13,7 @@ import { resnet50 } from "../nn/resnet.ts";
 import { loadWeights, readSafetensors } from "../nn/safetensors.ts";
 import { convertCheckpoint } from "../scripts/convert.ts";
 import { tensor } from "../mod.ts";
-import { assertRejects, granted, withTempDir } from "./helpers.ts";
+import { assertRejects, granted, testWith, withTempDir } from "./helpers.ts";
 import { LEGACY_PREAMBLE, legacyCheckpoint, SMALL_STATE, storedZip, zipCheckpoint } from "./pth/fixtures.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -222,7 +222,10 @@ Deno.test("a state dict entry that is not a tensor, or an archive without data.p
   assertOneLineError(() => parseCheckpoint(noPickle, "y.pth"), /has no FOLDER\/data\.pkl/);
 });
 
-Deno.test("convert writes the same keys as F32/I64 safetensors, atomically, and refuses to overwrite without --force", () =>
+testWith("convert writes the same keys as F32/I64 safetensors, atomically, and refuses to overwrite without --force", [
+  "read",
+  "write",
+], () =>
   withTempDir(async (dir) => {
     await Deno.writeFile(`${dir}/in.pth`, legacyCheckpoint(SMALL_STATE));
     const result = await convertCheckpoint(`${dir}/in.pth`, `${dir}/out.safetensors`);

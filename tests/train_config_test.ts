@@ -14,7 +14,7 @@ import {
   validateConfig,
 } from "../scripts/lib/train_config.ts";
 import { UsageError } from "../scripts/lib/args.ts";
-import { withTempDir } from "./helpers.ts";
+import { testWith, withTempDir } from "./helpers.ts";
 
 const valid = (): TrainConfig => resolveConfig({ out: "runs/x" });
 
@@ -97,7 +97,7 @@ Deno.test("resumeConfig() takes the four changeable options and refuses the rest
   assert.deepEqual(resumeConfig(saved, { lr: saved.lr }, "runs/x"), saved);
 });
 
-Deno.test("readSavedConfig() validates config.json with the same rules", async () => {
+testWith("readSavedConfig() validates config.json with the same rules", ["read", "write"], async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "config.json");
     await Deno.writeTextFile(path, JSON.stringify(valid()));
