@@ -259,7 +259,7 @@ export class CudaDevice implements Device<CudaBuffer> {
   }
 
   sumTo(a: SumToArgs<CudaBuffer>): void {
-    layout.sumTo(this.runtime.kernels, a);
+    layout.sumTo(this.runtime.kernels, a, 1, this.runtime.allocator);
   }
 
   permute(a: PermuteArgs<CudaBuffer>): void {
