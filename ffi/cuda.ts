@@ -28,6 +28,8 @@ export const CUDA_SUCCESS = 0;
 export const CUDA_ERROR_OUT_OF_MEMORY = 2;
 /** `CUstream_flags`: a stream that does not synchronise with the legacy NULL stream. */
 export const CU_STREAM_NON_BLOCKING = 1;
+/** `CUevent_flags`: an event that records no timing (cheaper to record and wait on). */
+export const CU_EVENT_DISABLE_TIMING = 2;
 /** `CUdevice_attribute`: number of streaming multiprocessors. */
 export const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 /** `CUdevice_attribute`: compute capability, major part. */
@@ -69,6 +71,18 @@ export const CUDA_SYMBOLS = {
   cuMemcpyDtoDAsync_v2: { parameters: ["u64", "u64", "usize", "pointer"], result: "i32" },
   /** `cuMemsetD32Async(CUdeviceptr dst, unsigned int value, size_t count, CUstream stream)` */
   cuMemsetD32Async: { parameters: ["u64", "u32", "usize", "pointer"], result: "i32" },
+  /** `cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)`: page-locked host memory */
+  cuMemHostAlloc: { parameters: ["buffer", "usize", "u32"], result: "i32" },
+  /** `cuMemFreeHost(void *p)` */
+  cuMemFreeHost: { parameters: ["pointer"], result: "i32" },
+  /** `cuEventCreate(CUevent *phEvent, unsigned int Flags)` */
+  cuEventCreate: { parameters: ["buffer", "u32"], result: "i32" },
+  /** `cuEventRecord(CUevent hEvent, CUstream hStream)` */
+  cuEventRecord: { parameters: ["pointer", "pointer"], result: "i32" },
+  /** `cuEventSynchronize(CUevent hEvent)` */
+  cuEventSynchronize: { parameters: ["pointer"], result: "i32" },
+  /** `cuEventDestroy_v2(CUevent hEvent)` */
+  cuEventDestroy_v2: { parameters: ["pointer"], result: "i32" },
   /** `cuStreamCreate(CUstream *phStream, unsigned int Flags)` */
   cuStreamCreate: { parameters: ["buffer", "u32"], result: "i32" },
   /** `cuStreamSynchronize(CUstream hStream)` */

@@ -20,7 +20,7 @@ import {
 import { type Conv2dGeometry, isEmptyConv } from "../device/geometry.ts";
 import type { Conv2dBackwardDataArgs, Conv2dBackwardFilterArgs, Conv2dForwardArgs } from "../device/kernels.ts";
 import { type CudaBuffer, ptr, zeroBuffer } from "./buffer.ts";
-import { CudaCallError } from "./check.ts";
+import { type AlgorithmChoice, searchAlgorithm } from "./conv_search.ts";
 import { type Descriptors, ONE, ZERO } from "./descriptors.ts";
 import type { CudaRuntime } from "./runtime.ts";
 
@@ -79,6 +79,8 @@ export class Convolutions {
   #runtime: CudaRuntime;
   #descriptors: Descriptors;
   #plans = new Map<string, ConvPlan>();
+  /** Whether a fallback to the heuristic was already reported. */
+  #fallback = { warned: false };
 
   /**
    * An empty plan cache.
@@ -182,8 +184,8 @@ export class Convolutions {
   }
 
   /**
-   * The fastest algorithm `cudnnFind*` measured; its heuristic `_v7` pick when Find fails (Find
-   * allocates its own scratch memory and can run out).
+   * The fastest algorithm `cudnnFind*` measured, retried once with the allocator's cache
+   * released when Find may have run out of memory; its heuristic `_v7` pick when Find still fails.
    */
   #find(
     direction: Direction,
@@ -192,25 +194,21 @@ export class Convolutions {
     conv: Deno.PointerValue,
     c: Deno.PointerValue,
     tf32: boolean,
-  ): { algo: number; mathType: number } {
-    const { dnn, check, cudnn } = this.#runtime;
+  ): AlgorithmChoice {
+    const { dnn, check, cudnn, allocator } = this.#runtime;
     const perf = new Uint8Array(CUDNN_ALGO_PERF_BYTES * REQUESTED_ALGOS);
     const count = new Int32Array(1);
-    const failures: string[] = [];
-    for (const name of [DIRECTIONS[direction].find, DIRECTIONS[direction].heuristic]) {
+    const run = (name: (typeof DIRECTIONS)[Direction]["find" | "heuristic"]) => (): AlgorithmChoice | null => {
       count[0] = 0;
-      try {
-        check.cudnn(name, dnn[name](cudnn, a, b, conv, c, REQUESTED_ALGOS, count, perf));
-      } catch (error) {
-        if (!(error instanceof CudaCallError)) throw error;
-        failures.push(error.message);
-        continue;
-      }
-      const choice = pickAlgorithm(perf, count[0], tf32);
-      if (choice) return choice;
-      failures.push(`${name}: no algorithm ran successfully`);
-    }
-    throw new Error(`No cuDNN ${direction} convolution algorithm: ${failures.join("; ")}`);
+      check.cudnn(name, dnn[name](cudnn, a, b, conv, c, REQUESTED_ALGOS, count, perf));
+      return pickAlgorithm(perf, count[0], tf32);
+    };
+    return searchAlgorithm(`${direction} convolution`, {
+      find: run(DIRECTIONS[direction].find),
+      heuristic: run(DIRECTIONS[direction].heuristic),
+      releaseCache: () => allocator.emptyCache(),
+      warn: (line) => console.warn(line),
+    }, this.#fallback);
   }
 }
 
@@ -232,9 +230,9 @@ export function pickAlgorithm(
   perf: Uint8Array,
   count: number,
   tf32: boolean,
-): { algo: number; mathType: number } | null {
+): AlgorithmChoice | null {
   const view = new DataView(perf.buffer, perf.byteOffset, perf.byteLength);
-  let fallback: { algo: number; mathType: number } | null = null;
+  let fallback: AlgorithmChoice | null = null;
   for (let i = 0; i < count; i++) {
     const o = i * CUDNN_ALGO_PERF_BYTES;
     if (view.getInt32(o + CUDNN_ALGO_PERF_OFFSETS.status, true) !== 0) continue;

@@ -170,13 +170,9 @@ export class CudaDevice implements Device<CudaBuffer> {
       throw new Error(`write(): ${data.length} values for a buffer of ${buffer.length}`);
     }
     if (data.length === 0) return;
-    const { cu, check, stream } = this.runtime;
-    // Stream-ordered: a write lands after the kernels queued before it, and the driver stages
-    // pageable memory before returning, so `values` may change right after.
-    check.cu(
-      "cuMemcpyHtoDAsync_v2",
-      cu.cuMemcpyHtoDAsync_v2(ptr(buffer), data, BigInt(data.byteLength), stream),
-    );
+    // Stream-ordered: a write lands after the kernels queued before it; `values` may change
+    // right after (small writes are staged by the driver, large ones through pinned memory).
+    this.runtime.uploads.upload(ptr(buffer), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
   read(buffer: CudaBuffer): Float32Array | Int32Array {
@@ -228,6 +224,7 @@ export class CudaDevice implements Device<CudaBuffer> {
 
   emptyCache(): void {
     this.runtime.allocator.emptyCache();
+    this.runtime.uploads.release();
   }
 
   synchronize(): void {
@@ -259,7 +256,7 @@ export class CudaDevice implements Device<CudaBuffer> {
   }
 
   sumTo(a: SumToArgs<CudaBuffer>): void {
-    layout.sumTo(this.runtime.kernels, a);
+    layout.sumTo(this.runtime.kernels, a, 1, this.runtime.allocator);
   }
 
   permute(a: PermuteArgs<CudaBuffer>): void {

@@ -14,6 +14,7 @@ import {
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
   CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+  CU_EVENT_DISABLE_TIMING,
   CU_STREAM_NON_BLOCKING,
   CUDA_ERROR_OUT_OF_MEMORY,
 } from "../../ffi/cuda.ts";
@@ -23,6 +24,7 @@ import { CachingAllocator } from "./allocator.ts";
 import { StatusCheck } from "./check.ts";
 import { chooseTarget, type CompileTarget, nvrtcVersion, supportedArchs } from "./compile.ts";
 import { KernelLibrary } from "./launch.ts";
+import { StagedUploads, type StagingBackend } from "./staging.ts";
 
 /** What the device reports about the GPU and the libraries. */
 export interface GpuInfo {
@@ -80,6 +82,8 @@ export class CudaRuntime {
   readonly allocator: CachingAllocator;
   /** Our `.cu` kernels. */
   readonly kernels: KernelLibrary;
+  /** Host-to-device copies, large ones through pinned staging memory. */
+  readonly uploads: StagedUploads;
   #allowTf32 = false;
   #workspace: { ptr: bigint; size: number } | null = null;
 
@@ -131,6 +135,7 @@ export class CudaRuntime {
       free: (ptr) => check.cu("cuMemFree_v2", cu.cuMemFree_v2(ptr)),
       synchronize: () => this.synchronize(),
     });
+    this.uploads = new StagedUploads(this.#stagingBackend());
     this.kernels = new KernelLibrary({
       driver: cu,
       nvrtc: libs.nvrtc.symbols,
@@ -178,6 +183,31 @@ export class CudaRuntime {
     if (current && current.size >= bytes) return current;
     if (current) this.allocator.free(current);
     return this.allocator.alloc(bytes);
+  }
+
+  /** Pinned memory, events and async copies on the stream, for {@linkcode StagedUploads}. */
+  #stagingBackend(): StagingBackend {
+    const { cu, check } = this;
+    const out = new BigUint64Array(1);
+    const event = (e: bigint) => Deno.UnsafePointer.create(e);
+    return {
+      allocPinned: (bytes) => {
+        const status = cu.cuMemHostAlloc(out, BigInt(bytes), 0);
+        if (status === CUDA_ERROR_OUT_OF_MEMORY) return null;
+        check.cu("cuMemHostAlloc", status);
+        return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(out[0])!, bytes));
+      },
+      freePinned: (memory) => check.cu("cuMemFreeHost", cu.cuMemFreeHost(Deno.UnsafePointer.of(memory))),
+      createEvent: () => {
+        check.cu("cuEventCreate", cu.cuEventCreate(out, CU_EVENT_DISABLE_TIMING));
+        return out[0];
+      },
+      destroyEvent: (e) => check.cu("cuEventDestroy_v2", cu.cuEventDestroy_v2(event(e))),
+      record: (e) => check.cu("cuEventRecord", cu.cuEventRecord(event(e), this.stream)),
+      wait: (e) => check.cu("cuEventSynchronize", cu.cuEventSynchronize(event(e))),
+      copy: (dst, src) =>
+        check.cu("cuMemcpyHtoDAsync_v2", cu.cuMemcpyHtoDAsync_v2(dst, src, BigInt(src.byteLength), this.stream)),
+    };
   }
 
   #probe(device: number): GpuInfo {

@@ -44,7 +44,7 @@ export const KERNEL_SIGNATURES = {
   axpy: { module: "elementwise", args: ["ptr", "ptr", "i32", "f32"] },
   sum_to: {
     module: "reduce",
-    args: ["ptr", "ptr", "i32", "i32", "f32", "i32", "dims", "dims", "i32", "dims", "dims"],
+    args: ["ptr", "ptr", "i32", "i32", "f32", "i32", "dims", "dims", "i32", "dims", "dims", "i32", "i32"],
   },
   permute: { module: "layout", args: ["ptr", "ptr", "i32", "i32", "dims", "dims"] },
   copy_blocks: {

@@ -16,7 +16,8 @@ import type { CudaRuntime } from "../../nn/cuda/runtime.ts";
 import type { CudaBuffer } from "../../nn/cuda/buffer.ts";
 import { fitsDims } from "../../nn/cuda/elementwise.ts";
 import type { BinaryOp, GemmArgs } from "../../nn/device.ts";
-import { broadcastPlan, permutePlan, reductionPlan } from "../../nn/device/plan.ts";
+import { broadcastPlan, permutePlan, type ReductionPlan, reductionPlan } from "../../nn/device/plan.ts";
+import { partialsPlan, type ReductionSplit, reductionSplit } from "../../nn/cuda/layout.ts";
 import { assertClose, assertThrows } from "../helpers.ts";
 import { randomArray, size } from "./support.ts";
 
@@ -154,7 +155,33 @@ Deno.test("broadcast plans index like the CPU device's binary()", () => {
   );
 });
 
-Deno.test("reduction plans sum like the CPU device's sumTo()", () => {
+/** Runs sum_to the way the kernel indexes: block b = o * splits + s sums slice s of output o. */
+function emulateSumTo(x: Float32Array, p: ReductionPlan, split: ReductionSplit, divisor: number): Float32Array {
+  const out = new Float32Array(p.outCount * split.splits);
+  for (let b = 0; b < out.length; b++) {
+    const o = Math.floor(b / split.splits);
+    const begin = (b - o * split.splits) * split.chunk;
+    const end = Math.min(begin + split.chunk, p.reduceCount);
+    let rest = o, base = 0;
+    for (let d = p.keptSize.length - 1; d >= 0; d--) {
+      base += (rest % p.keptSize[d]) * p.keptStride[d];
+      rest = Math.floor(rest / p.keptSize[d]);
+    }
+    let acc = 0;
+    for (let r = begin; r < end; r++) {
+      let left = r, offset = base;
+      for (let d = p.reducedSize.length - 1; d >= 0; d--) {
+        offset += (left % p.reducedSize[d]) * p.reducedStride[d];
+        left = Math.floor(left / p.reducedSize[d]);
+      }
+      acc += x[offset];
+    }
+    out[b] = acc / divisor;
+  }
+  return out;
+}
+
+Deno.test("reduction plans sum like the CPU device's sumTo(), in one pass or split into partials", () => {
   const cases: [number[], number[]][] = [
     [[8, 16, 7, 7], [1, 16, 1, 1]],
     [[8, 16, 7, 7], [8, 16, 1, 1]],
@@ -165,33 +192,36 @@ Deno.test("reduction plans sum like the CPU device's sumTo()", () => {
     [[3, 4, 5, 6], [3, 1, 5, 1]],
     [[1, 4, 1, 6], [1, 1, 1, 6]],
     [[1, 1], [1, 1]],
+    [[10007], [1]],
+    [[64, 8, 1000], [1, 8, 1]],
+    [[32, 64, 28, 28], [1, 64, 1, 1]],
+    [[4, 300, 300], [1, 1, 1]],
   ];
+  let splitCases = 0;
   for (const [xShape, outShape] of cases) {
     const x = randomArray(size(xShape), 3);
     const expected = new Float32Array(size(outShape));
     cpu.sumTo({ x, xShape, out: expected, outShape });
     const p = reductionPlan(xShape, outShape);
     assert.equal(p.outCount, size(outShape));
-    const got = new Float32Array(p.outCount);
-    for (let o = 0; o < p.outCount; o++) {
-      let rest = o, base = 0;
-      for (let d = p.keptSize.length - 1; d >= 0; d--) {
-        base += (rest % p.keptSize[d]) * p.keptStride[d];
-        rest = Math.floor(rest / p.keptSize[d]);
-      }
-      let acc = 0;
-      for (let r = 0; r < p.reduceCount; r++) {
-        let left = r, offset = base;
-        for (let d = p.reducedSize.length - 1; d >= 0; d--) {
-          offset += (left % p.reducedSize[d]) * p.reducedStride[d];
-          left = Math.floor(left / p.reducedSize[d]);
-        }
-        acc += x[offset];
-      }
-      got[o] = acc;
-    }
-    assertClose(got, expected, { rtol: 1e-6, atol: 1e-6 }, `[${xShape}] -> [${outShape}]`);
+    // The CPU device sums in float32, the emulation in float64: long sums differ by more.
+    const tolerance = p.reduceCount > 4096 ? { rtol: 1e-4, atol: 1e-3 } : { rtol: 1e-6, atol: 1e-6 };
+    const onePass = emulateSumTo(x, p, { splits: 1, chunk: p.reduceCount }, 1);
+    assertClose(onePass, expected, tolerance, `[${xShape}] -> [${outShape}]`);
+    const split = reductionSplit(p.outCount, p.reduceCount);
+    assert.ok(split.chunk * split.splits >= p.reduceCount && split.chunk * (split.splits - 1) < p.reduceCount);
+    if (split.splits === 1) continue;
+    splitCases++;
+    assert.equal(split.chunk % 32, 0);
+    assert.ok(split.chunk >= 4096, `[${xShape}] -> [${outShape}]: each slice is worth a block`);
+    const partials = emulateSumTo(x, p, split, 1);
+    const got = emulateSumTo(partials, partialsPlan(p.outCount, split.splits), { splits: 1, chunk: split.splits }, 4);
+    assertClose(got, expected.map((v) => v / 4), tolerance, `split [${xShape}] -> [${outShape}]`);
   }
+  assert.equal(splitCases, 4);
+  assert.deepEqual(reductionSplit(1, 1 << 20), { splits: 256, chunk: 4096 });
+  assert.deepEqual(reductionSplit(2048, 1 << 20), { splits: 1, chunk: 1 << 20 }, "many outputs fill the GPU alone");
+  assert.deepEqual(reductionSplit(1, 8000), { splits: 1, chunk: 8000 }, "short reductions stay one pass");
 });
 
 Deno.test("permute plans index like the CPU device's permute()", () => {

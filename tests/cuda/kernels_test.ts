@@ -82,6 +82,21 @@ gpuTest("cuda: describe() names the GPU and libraries; memory(), fill, copy, rea
   [a, b, empty].forEach((x) => gpu.free(x));
 });
 
+gpuTest("cuda: large writes go through pinned staging in chunks; split sums are deterministic", (gpu) => {
+  const n = 5 * (1 << 20); // 20 MiB: three 8 MiB staging chunks, so both halves are reused
+  const values = randomArray(n, 11);
+  const a = gpu.alloc(n, "float32");
+  gpu.write(a, values);
+  gpu.write(a, values); // the second write waits for the first one's staging halves
+  values.fill(0);
+  assert.deepEqual(gpu.read(a), randomArray(n, 11));
+  const out = [gpu.alloc(1, "float32"), gpu.alloc(1, "float32")];
+  for (const o of out) gpu.sumTo({ x: a, xShape: [n], out: o, outShape: [1] });
+  assert.deepEqual(gpu.read(out[0]), gpu.read(out[1]), "the same partials in the same order");
+  [a, ...out].forEach((x) => gpu.free(x));
+  gpu.emptyCache(); // releases the pinned staging memory too
+});
+
 gpuTest("cuda: binary() broadcasts like the CPU", (gpu) => {
   const cases: [number[], number[]][] = [
     [[2, 3, 4, 5], [2, 3, 4, 5]],

@@ -9,16 +9,24 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// out[o] = sum over the reduced dims of x, divided by `divisor`. One block per output element
-// (grid-stride over outputs); blockDim.x is a multiple of 32, at most 1024. The host collapses x
-// into kept dims (`keptSize`, their strides in x) and reduced dims (`reducedSize`, strides in x),
-// innermost last, so the threads of a block read consecutive addresses when the innermost dim
-// is reduced.
+// out[b] = sum over one slice of the reduced dims of x, divided by `divisor`, for block index
+// b = o * splits + s: output o, slice s of `chunk` consecutive reduced indices (the last slice may
+// be shorter). With splits 1 and chunk reduceCount, out[o] is the whole sum; with more splits the
+// host sums the [outCount, splits] partials in a second launch, so few outputs still fill the GPU
+// and the order of additions (so the result) does not depend on the launch. Grid-stride over
+// blocks; blockDim.x is a multiple of 32, at most 1024. The host collapses x into kept dims
+// (`keptSize`, their strides in x) and reduced dims (`reducedSize`, strides in x), innermost last,
+// so the threads of a block read consecutive addresses when the innermost dim is reduced.
 extern "C" __global__ void sum_to(const float* x, float* out, int outCount, int reduceCount,
                                   float divisor, int keptRank, Dims keptSize, Dims keptStride,
-                                  int reducedRank, Dims reducedSize, Dims reducedStride) {
+                                  int reducedRank, Dims reducedSize, Dims reducedStride,
+                                  int splits, int chunk) {
   __shared__ float partial[32];
-  for (int o = blockIdx.x; o < outCount; o += gridDim.x) {
+  const int blocks = outCount * splits;
+  for (int b = blockIdx.x; b < blocks; b += gridDim.x) {
+    const int o = b / splits;
+    const int begin = (b - o * splits) * chunk;
+    const int end = min(begin + chunk, reduceCount);
     int rest = o;
     int base = 0;
 #pragma unroll
@@ -30,7 +38,7 @@ extern "C" __global__ void sum_to(const float* x, float* out, int outCount, int 
       }
     }
     float acc = 0.0f;
-    for (int r = threadIdx.x; r < reduceCount; r += blockDim.x) {
+    for (int r = begin + threadIdx.x; r < end; r += blockDim.x) {
       int left = r;
       int offset = base;
 #pragma unroll
@@ -49,8 +57,8 @@ extern "C" __global__ void sum_to(const float* x, float* out, int outCount, int 
     if (threadIdx.x < 32) {
       float v = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.0f;
       v = warp_sum(v);
-      if (threadIdx.x == 0) out[o] = v / divisor;
+      if (threadIdx.x == 0) out[b] = v / divisor;
     }
-    __syncthreads();  // `partial` is reused by the next output
+    __syncthreads();  // `partial` is reused by the next block index
   }
 }
