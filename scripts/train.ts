@@ -3,7 +3,7 @@
  * resume exactly, metrics as JSON Lines and an SVG of the learning curves.
  *
  * ```sh
- * deno task train                                   # EPSANet-50 on digits, 3 epochs, ~97% top-1
+ * deno task train                                   # EPSANet-50 on digits, 3 epochs, ~96.5% top-1
  * deno task train --dataset cifar10 --optimizer adam --lr 0.001 --batch-size 64 --epochs 10 --image-size 224
  * deno task train --out runs/epsanet50-digits --resume --epochs 4
  * ```
@@ -63,7 +63,7 @@ export interface TrainArgs {
 export const TRAIN_USAGE: string = `Usage: deno task train [options]
 
 Trains a network and writes checkpoints, metrics and learning curves. With no options: EPSANet-50
-on the offline digits (MNIST, 32x32) for 3 epochs: about 7 minutes on 2 CPU cores, ~97% top-1.
+on the offline digits (MNIST, 32x32) for 3 epochs: about 7 minutes on 2 CPU cores, ~96.5% top-1.
 
 Model and data:
   --model NAME          ${MODEL_NAMES.join(" | ")} (default ${TRAIN_DEFAULTS.model})

@@ -141,7 +141,7 @@ export interface TrainConfig {
 /**
  * The defaults of a plain `deno task train`: EPSANet-50 with the ImageNet stem on 32x32 digits,
  * batch 64, Adam at 2e-3, 3 epochs (plus the per-dataset {@linkcode DATASET_DEFAULTS}: for digits a
- * cosine schedule and no augmentation). On 2 CPU cores this takes about 7 minutes and reaches 97%
+ * cosine schedule and no augmentation). On 2 CPU cores this takes about 7 minutes and reaches 96.5%
  * test top-1; 2 epochs reached only 95.9%, batch 32 at 1e-3 95.8% in 8.5 minutes. The seed
  * article's CIFAR-10 recipe only changes flags (see `--help`).
  *
