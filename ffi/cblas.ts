@@ -10,7 +10,7 @@
  */
 
 import type { LibrarySpec } from "./load.ts";
-import { LINUX_TRIPLE } from "./places.ts";
+import { cpuPlatforms, openBlasSearch } from "./cpu_places.ts";
 
 /** `CBLAS_ORDER`: row-major storage. */
 export const CBLAS_ROW_MAJOR = 101;
@@ -69,32 +69,14 @@ export const CBLAS_SYMBOLS = {
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
 } as const;
 
-/** OpenBLAS (or another CBLAS): `EPSANET_BLAS` (a file, folders, or `none`), then the loader path and standard folders. */
+/** OpenBLAS (or another CBLAS, e.g. Accelerate on macOS): `EPSANET_BLAS` (a file, folders, or `none`), then the loader path and standard folders. */
 export const OPENBLAS: LibrarySpec<typeof CBLAS_SYMBOLS> = {
   name: "OpenBLAS",
   envVar: "EPSANET_BLAS",
   override: "only",
-  platforms: {
-    linux: {
-      files: ["libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"],
-      places: [
-        { loader: true },
-        {
-          folders: [
-            `/usr/lib/${LINUX_TRIPLE}/openblas-pthread`,
-            `/usr/lib/${LINUX_TRIPLE}`,
-            "/usr/lib64",
-            "/usr/local/lib",
-          ],
-        },
-      ],
-      install: "install libopenblas0-pthread",
-    },
-    darwin: {
-      files: ["libopenblas.0.dylib", "libopenblas.dylib"],
-      places: [{ loader: true }, { folders: ["/opt/homebrew/opt/openblas/lib", "/usr/local/opt/openblas/lib"] }],
-      install: "run brew install openblas",
-    },
+  // Per OS, from this process's environment (cpu_places.ts): Accelerate first on macOS.
+  get platforms() {
+    return cpuPlatforms(openBlasSearch);
   },
   symbols: CBLAS_SYMBOLS,
   prepare: chooseOpenBlasCore,

@@ -10,7 +10,7 @@
  */
 
 import type { LibrarySpec } from "./load.ts";
-import { LINUX_TRIPLE } from "./places.ts";
+import { cpuPlatforms, oneDnnSearch } from "./cpu_places.ts";
 
 /** `sizeof(dnnl_memory_desc_t)` in oneDNN 2.x. */
 export const DNNL_MEMORY_DESC_BYTES = 696;
@@ -185,29 +185,45 @@ export const DNNL_SYMBOLS = {
  * console.log(dnnlVersion(openLibrary(ONEDNN).library.symbols).join(".")); // "2.6.3"
  * ```
  */
-export function dnnlVersion(lib: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"]): [number, number, number] {
+export function dnnlVersion(lib: { dnnl_version(): Deno.PointerValue }): [number, number, number] {
   const version = new Deno.UnsafePointerView(lib.dnnl_version()!);
   return [version.getInt32(0), version.getInt32(4), version.getInt32(8)];
 }
 
-/** oneDNN 2.x: `EPSANET_ONEDNN` (a file, folders, or `none`), then the loader path and standard folders. */
+/** The symbol that every oneDNN version has: read first, so that 3.x is turned down by its version. */
+const VERSION_SYMBOL = { dnnl_version: DNNL_SYMBOLS.dnnl_version } as const;
+
+/**
+ * Why a oneDNN build does not fit our 2.x bindings, or `undefined` when it does.
+ *
+ * @param version `[major, minor, patch]` from {@linkcode dnnlVersion}.
+ * @returns E.g. `"oneDNN 3.4.1; only 2.x is supported"`.
+ * @example
+ * ```ts
+ * import { oneDnnMismatch } from "./dnnl.ts";
+ * console.log(oneDnnMismatch([3, 4, 1])); // "oneDNN 3.4.1; only 2.x is supported"
+ * ```
+ */
+export function oneDnnMismatch(version: readonly number[]): string | undefined {
+  return version[0] === 2 ? undefined : `oneDNN ${version.join(".")}; only 2.x is supported`;
+}
+
+/**
+ * oneDNN 2.x: `EPSANET_ONEDNN` (a file, folders, or `none`), then the loader path and standard
+ * folders (per OS, see cpu_places.ts). A 3.x build is opened with `dnnl_version` alone and turned
+ * down by its version, since it lacks the 2.x functions we bind.
+ */
 export const ONEDNN: LibrarySpec<typeof DNNL_SYMBOLS> = {
   name: "oneDNN 2.x",
   envVar: "EPSANET_ONEDNN",
   override: "only",
-  platforms: {
-    linux: {
-      files: ["libdnnl.so.2"],
-      places: [
-        { loader: true },
-        { folders: [`/usr/lib/${LINUX_TRIPLE}`, "/usr/lib64", "/usr/local/lib", "/opt/intel/oneapi/dnnl/latest/lib"] },
-      ],
-      install: "install libdnnl2",
-    },
+  get platforms() {
+    return cpuPlatforms(oneDnnSearch);
   },
   symbols: DNNL_SYMBOLS,
-  validate(library) {
-    const [major, minor, patch] = dnnlVersion(library.symbols);
-    return major === 2 ? undefined : `oneDNN ${major}.${minor}.${patch}; only 2.x is supported`;
+  probe: {
+    symbols: VERSION_SYMBOL,
+    check: (library) =>
+      oneDnnMismatch(dnnlVersion(library.symbols as unknown as { dnnl_version(): Deno.PointerValue })),
   },
 };

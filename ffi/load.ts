@@ -89,6 +89,15 @@ export interface LibrarySpec<S extends Deno.ForeignLibraryInterface = Deno.Forei
   prepare?(): void;
   /** Checks an opened candidate (e.g. its version); a returned reason rejects it. */
   validate?(library: Deno.DynamicLibrary<S>): string | undefined;
+  /**
+   * Checks a candidate through a small symbol table before the full one is bound (a library of
+   * another major version may lack symbols, so binding them all would fail with a less useful
+   * reason); a returned reason rejects it, and is what the not-found error's `rejected` says.
+   */
+  readonly probe?: {
+    readonly symbols: Deno.ForeignLibraryInterface;
+    check(library: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>): string | undefined;
+  };
 }
 
 /** One place a library may be opened from. */
@@ -134,13 +143,17 @@ export class LibraryNotFoundError extends Error {
   readonly tried: readonly string[];
   /** The override variable, when the failure is an explicit choice that cannot be honoured. */
   readonly variable: string | undefined;
+  /** Why a library that was found was turned down (its `probe`), e.g. `"oneDNN 3.4.1; only 2.x is supported"`. */
+  readonly rejected: string | undefined;
   /**
    * An error from its parts.
    *
    * @param parts `summary` (what is missing), `fix` (what to do), `tried` (the places tried) and
    * `variable` (the override variable, for a failed explicit choice).
    */
-  constructor(parts: { summary: string; fix: string; tried?: readonly string[]; variable?: string }) {
+  constructor(
+    parts: { summary: string; fix: string; tried?: readonly string[]; variable?: string; rejected?: string },
+  ) {
     const tried = parts.tried ?? [];
     const list = verbose() && tried.length ? `. Tried: ${tried.join("; ")}` : "";
     super(`${parts.summary}; ${parts.fix}${list}`);
@@ -148,6 +161,7 @@ export class LibraryNotFoundError extends Error {
     this.summary = parts.summary;
     this.tried = tried;
     this.variable = parts.variable;
+    this.rejected = parts.rejected;
   }
 }
 
@@ -221,7 +235,8 @@ export function libraryCandidates(spec: LibrarySpec, platform: Platform = curren
   if (!search) return [];
   const out: Candidate[] = [];
   const inFolder = (dir: string, from: Candidate["from"]): void => {
-    for (const file of search.files) out.push({ path: `${dir}/${file}`, from });
+    // An absolute file name (macOS's Accelerate framework) is tried as is, on the loader path.
+    for (const file of search.files) if (!isAbsolute(file)) out.push({ path: `${dir}/${file}`, from });
   };
   const entries = overrideEntries(spec, platform);
   for (const entry of entries) {
@@ -245,6 +260,11 @@ export function libraryCandidates(spec: LibrarySpec, platform: Platform = curren
   }
   const seen = new Set<string>();
   return out.filter((c) => !/[/\\]stubs[/\\]/.test(c.path) && !seen.has(c.path) && seen.add(c.path));
+}
+
+/** Whether a path is absolute (`/x`, `C:\\x`, `\\\\server`). */
+function isAbsolute(path: string): boolean {
+  return /^([/\\]|[A-Za-z]:[/\\])/.test(path);
 }
 
 /** Whether a file name is one of `files`, any version suffix aside (`libcudnn.so.9.1.0` is `libcudnn.so.9`). */
@@ -301,6 +321,7 @@ export function openLibrary<S extends Deno.ForeignLibraryInterface, T extends De
   spec.prepare?.();
   const absent: string[] = [];
   const notes: string[] = [];
+  let rejected: string | undefined;
   for (const candidate of libraryCandidates(spec, platform)) {
     if (candidate.from !== "loader" && pathExists(candidate.path) === false) {
       absent.push(candidate.path);
@@ -308,6 +329,7 @@ export function openLibrary<S extends Deno.ForeignLibraryInterface, T extends De
     }
     const result = tryCandidate(spec, candidate.path, symbols, candidate.from !== "loader");
     if ("library" in result) return result;
+    if (result.rejected && rejected === undefined) rejected = `${candidate.path}: ${result.reason}`;
     if (candidate.from === "override") throw overrideError(spec, `${candidate.path} does not load (${result.reason})`);
     const where = candidate.from === "loader" ? `the loader path (${candidate.path}: ` : `${candidate.path} (`;
     notes.push(`${where}${result.reason})`);
@@ -322,6 +344,7 @@ export function openLibrary<S extends Deno.ForeignLibraryInterface, T extends De
     fix:
       `${search.install}, or set ${spec.envVar} to ${where} (${VERBOSE_ENV}=1 lists the ${tried.length} places tried)`,
     tried,
+    rejected,
   });
 }
 
@@ -359,7 +382,7 @@ function tryCandidate<S extends Deno.ForeignLibraryInterface, T extends Deno.For
   path: string,
   symbols: T | undefined,
   byPath: boolean,
-): { library: Deno.DynamicLibrary<T>; path: string } | { reason: string } {
+): { library: Deno.DynamicLibrary<T>; path: string } | { reason: string; rejected?: boolean } {
   try {
     if (byPath && spec.dependencies) {
       const folder = dirname(path);
@@ -368,6 +391,12 @@ function tryCandidate<S extends Deno.ForeignLibraryInterface, T extends Deno.For
       }
     }
     if (symbols) return { library: Deno.dlopen(path, symbols), path };
+    if (spec.probe) {
+      const probe = Deno.dlopen(path, spec.probe.symbols);
+      const problem = spec.probe.check(probe);
+      probe.close();
+      if (problem !== undefined) return { reason: problem, rejected: true };
+    }
     const library = Deno.dlopen(path, spec.symbols);
     const problem = spec.validate?.(library);
     if (problem === undefined) return { library: library as unknown as Deno.DynamicLibrary<T>, path };
