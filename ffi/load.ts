@@ -122,6 +122,8 @@ export interface FallBack {
   readonly library: null;
   /** Why, in a few words: `"EPSANET_BLAS=none"`, `"OpenBLAS not found"`, ... */
   readonly reason: string;
+  /** The error behind it (its `tried` and `rejected`). */
+  readonly error?: LibraryNotFoundError;
 }
 
 /**
@@ -425,6 +427,8 @@ const results = new WeakMap<LibrarySpec, OpenedLibrary<Deno.ForeignLibraryInterf
  *
  * @param spec The library.
  * @param instead What runs without it, e.g. `"using the TypeScript GEMM"`.
+ * @param notice Whether to print the fallback notice (false when the caller prints one line for
+ * several libraries; the missing `--allow-ffi` line is printed either way).
  * @returns The opened library, or why the caller falls back.
  * @throws {LibraryNotFoundError} with `variable` set when the override variable fails.
  * @example
@@ -438,6 +442,7 @@ const results = new WeakMap<LibrarySpec, OpenedLibrary<Deno.ForeignLibraryInterf
 export function openOrFallBack<S extends Deno.ForeignLibraryInterface>(
   spec: LibrarySpec<S>,
   instead: string,
+  notice = true,
 ): OpenedLibrary<S> | FallBack {
   let result = results.get(spec);
   if (result === undefined) {
@@ -445,8 +450,9 @@ export function openOrFallBack<S extends Deno.ForeignLibraryInterface>(
       result = openLibrary(spec);
     } catch (error) {
       const fallBack = error instanceof LibraryNotFoundError && error.variable === undefined;
-      result = fallBack ? { library: null, reason: error.summary } : error as Error;
-      if (fallBack) noticeOnce(...fallBackLine(spec, instead, error));
+      result = fallBack ? { library: null, reason: error.summary, error } : error as Error;
+      // A caller that prints its own line (notice = false) still gets the shared --allow-ffi one.
+      if (fallBack && (notice || !hasPermission("ffi"))) noticeOnce(...fallBackLine(spec, instead, error));
     }
     results.set(spec, result);
   }

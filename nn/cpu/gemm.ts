@@ -10,15 +10,8 @@
  * @module
  */
 
-import {
-  CBLAS_NO_TRANS,
-  CBLAS_ROW_MAJOR,
-  type CBLAS_SYMBOLS,
-  CBLAS_TRANS,
-  describeOpenBlas,
-  OPENBLAS,
-} from "../../ffi/cblas.ts";
-import { openOrFallBack } from "../../ffi/load.ts";
+import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, type CBLAS_SYMBOLS, CBLAS_TRANS, describeOpenBlas } from "../../ffi/cblas.ts";
+import { openBlas } from "./native_libraries.ts";
 
 /** A CPU buffer. */
 export type FloatArray = Float32Array | Float64Array;
@@ -84,7 +77,7 @@ export function blasInfo(): BlasInfo {
 
 function loadBlas(): Cblas | null {
   if (blas !== undefined) return blas;
-  const opened = openOrFallBack(OPENBLAS, "using the TypeScript GEMM");
+  const opened = openBlas();
   if (opened.library) {
     blas = opened.library.symbols;
     info = { kind: "blas", detail: `${opened.path}${describeOpenBlas(blas)}` };

@@ -20,9 +20,8 @@ import {
   DNNL_SUCCESS,
   type DNNL_SYMBOLS,
   dnnlVersion,
-  ONEDNN,
 } from "../../../ffi/dnnl.ts";
-import { openOrFallBack } from "../../../ffi/load.ts";
+import { openOneDnn } from "../native_libraries.ts";
 
 export type Dnnl = Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
 /** A native pointer. */
@@ -83,7 +82,7 @@ export function oneDnnInfo(): { available: boolean; detail: string } {
  */
 export function loadOneDnn(): Runtime | null {
   if (runtime !== undefined) return runtime;
-  const opened = openOrFallBack(ONEDNN, "using im2col + GEMM for convolutions");
+  const opened = openOneDnn();
   if (!opened.library) {
     runtime = null;
     detail = opened.reason;
