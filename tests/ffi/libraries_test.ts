@@ -57,11 +57,13 @@ Deno.test("OpenBLAS and oneDNN are looked for on the loader path first, then in 
     "libblas.so.3",
     "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
   ]);
-  assert.deepEqual(libraryCandidates(ONEDNN, "linux").slice(0, 2).map((c) => c.path), [
+  assert.deepEqual(libraryCandidates(ONEDNN, "linux").slice(0, 3).map((c) => c.path), [
     "libdnnl.so.2",
+    "libdnnl.so.3",
     "/usr/lib/x86_64-linux-gnu/libdnnl.so.2",
   ]);
-  assert.deepEqual(libraryCandidates(OPENBLAS, "darwin").map((c) => c.path).slice(0, 3), [
+  assert.deepEqual(libraryCandidates(OPENBLAS, "darwin").map((c) => c.path).slice(0, 4), [
+    "/System/Library/Frameworks/Accelerate.framework/Accelerate",
     "libopenblas.0.dylib",
     "libopenblas.dylib",
     "/opt/homebrew/opt/openblas/lib/libopenblas.0.dylib",
@@ -124,13 +126,15 @@ testWith("EPSANET_CUDA_LIBS pointing at nothing usable is an error, even for --d
   }
 });
 
-testWith("none switches OpenBLAS and oneDNN off without a word", ["run", "write"], () => {
+testWith("none switches OpenBLAS and oneDNN off, and one line says so", ["run", "write"], () => {
   const result = run(
     `${GEMM} ${ONEDNN_RUNTIME} console.log(blasInfo().detail, "|", oneDnnInfo().detail);`,
     { EPSANET_BLAS: "none", EPSANET_ONEDNN: "none" },
   );
   assert.equal(result.stdout, "EPSANET_BLAS=none | EPSANET_ONEDNN=none");
-  assert.deepEqual(result.stderr, []);
+  assert.deepEqual(result.stderr, [
+    "epsanet: OpenBLAS/oneDNN switched off (EPSANET_BLAS=none EPSANET_ONEDNN=none); using the built-in kernels",
+  ]);
 });
 
 testWith(
