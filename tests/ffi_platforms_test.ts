@@ -13,6 +13,7 @@ import { ACCELERATE, oneDnnSearch, openBlasSearch } from "../ffi/cpu_places.ts";
 import { ONEDNN, oneDnnMismatch } from "../ffi/dnnl.ts";
 import { libraryCandidates, type LibrarySpec, openOrFallBack, type Place } from "../ffi/load.ts";
 import { installHint, NATIVE_SPEEDUP, nativeNotice } from "../ffi/native_notice.ts";
+import { gemmTypeScript } from "../nn/cpu/gemm.ts";
 import { testWith } from "./helpers.ts";
 
 /** The folders of a search's `folders` places, in order. */
@@ -163,4 +164,78 @@ testWith("with the native libraries switched off, one line says so, however many
   const dnnOff = child(WORK, { EPSANET_ONEDNN: "none" });
   assert.equal(dnnOff.notices.length, 1, dnnOff.notices.join("\n"));
   assert.match(dnnOff.notices[0], /oneDNN switched off \(EPSANET_ONEDNN=none\)/);
+});
+
+/** A CBLAS with nothing but `cblas_sgemm` and `cblas_dgemm` (row-major), as Accelerate offers: no `openblas_*`. */
+const PLAIN_CBLAS = `
+#define GEMM(NAME, T) void NAME(int order, int ta, int tb, int m, int n, int k, T alpha, const T *a, int lda, \\
+    const T *b, int ldb, T beta, T *c, int ldc) { \\
+  for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) { \\
+    T sum = 0; \\
+    for (int p = 0; p < k; p++) sum += (ta == 112 ? a[p * lda + i] : a[i * lda + p]) * \\
+      (tb == 112 ? b[j * ldb + p] : b[p * ldb + j]); \\
+    c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j]); \\
+  } }
+GEMM(cblas_sgemm, float)
+GEMM(cblas_dgemm, double)
+`;
+
+/** Whether a C compiler is on PATH (the plain-CBLAS test builds its library with it). */
+function hasClang(): boolean {
+  try {
+    return new Deno.Command("clang", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+testWith("a CBLAS without OpenBLAS's own symbols (as Accelerate) binds and computes", ["run", "write", "read"], () => {
+  if (!hasClang()) {
+    console.log("clang not found; this test needs it to build a plain CBLAS");
+    return;
+  }
+  const dir = Deno.makeTempDirSync({ prefix: "epsanet-cblas-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/cblas.c`, PLAIN_CBLAS);
+    const built = new Deno.Command("clang", {
+      args: ["-O1", "-shared", "-fPIC", "-o", `${dir}/libplaincblas.so`, `${dir}/cblas.c`],
+      stderr: "piped",
+    }).outputSync();
+    assert.ok(built.success, new TextDecoder().decode(built.stderr));
+    const m = 3, n = 5, k = 4;
+    const a = Array.from({ length: m * k }, (_, i) => (i % 7) - 3);
+    const b = Array.from({ length: k * n }, (_, i) => (i % 5) * 0.5 - 1);
+    const code = `import { blasInfo, gemm } from "${new URL("nn/cpu/gemm.ts", ROOT).href}";
+      const out = [];
+      for (const [transA, transB] of [[false, false], [true, true]]) {
+        const c = new Float32Array(${m * n});
+        gemm({ transA, transB, m: ${m}, n: ${n}, k: ${k}, alpha: 1, a: new Float32Array(${JSON.stringify(a)}),
+          aOffset: 0, b: new Float32Array(${JSON.stringify(b)}), bOffset: 0, beta: 0, c, cOffset: 0 });
+        out.push(Array.from(c).join(","));
+      }
+      console.log(blasInfo().kind, blasInfo().detail, out.join(" "));`;
+    const result = child(code, { EPSANET_BLAS: `${dir}/libplaincblas.so`, EPSANET_ONEDNN: "none" });
+    const expected = [false, true].map((trans) => {
+      const c = new Float32Array(m * n);
+      gemmTypeScript({
+        transA: trans,
+        transB: trans,
+        m,
+        n,
+        k,
+        alpha: 1,
+        a: new Float32Array(a),
+        aOffset: 0,
+        b: new Float32Array(b),
+        bOffset: 0,
+        beta: 0,
+        c,
+        cOffset: 0,
+      });
+      return Array.from(c).join(",");
+    });
+    assert.equal(result.stdout, `blas ${dir}/libplaincblas.so ${expected.join(" ")}`);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
