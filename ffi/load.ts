@@ -466,7 +466,7 @@ function fallBackLine(spec: LibrarySpec, instead: string, error: LibraryNotFound
   if (!hasPermission("ffi")) {
     return [
       "--allow-ffi",
-      "no --allow-ffi permission, so no native library is loaded and the TypeScript kernels run (slow); " +
+      "no --allow-ffi permission, so no native library is loaded and the built-in kernels run (slower); " +
       "run deno with --allow-ffi --allow-env --allow-read to use OpenBLAS and oneDNN",
       [],
     ];

@@ -138,7 +138,7 @@ testWith("none switches OpenBLAS and oneDNN off, and one line says so", ["run", 
 });
 
 testWith(
-  "without --allow-ffi one line says the TypeScript kernels run, once for both libraries",
+  "without --allow-ffi one line says the built-in kernels run, once for both libraries",
   ["run", "write"],
   () => {
     const result = run(
@@ -148,7 +148,7 @@ testWith(
     );
     assert.equal(result.stdout, "OpenBLAS needs --allow-ffi");
     assert.deepEqual(result.stderr, [
-      "epsanet: no --allow-ffi permission, so no native library is loaded and the TypeScript kernels run (slow); " +
+      "epsanet: no --allow-ffi permission, so no native library is loaded and the built-in kernels run (slower); " +
       "run deno with --allow-ffi --allow-env --allow-read to use OpenBLAS and oneDNN",
     ]);
   },
