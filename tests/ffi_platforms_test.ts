@@ -239,3 +239,40 @@ testWith("a CBLAS without OpenBLAS's own symbols (as Accelerate) binds and compu
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+testWith("a oneDNN 3.x library is recognised by dnnl_version() and refused with one line, not a crash", [
+  "run",
+  "write",
+  "read",
+], () => {
+  if (!hasClang()) {
+    console.log("clang not found; this test needs it to build a library that reports oneDNN 3.4.1");
+    return;
+  }
+  const dir = Deno.makeTempDirSync({ prefix: "epsanet-dnnl3-" });
+  try {
+    // dnnl_version() as oneDNN 3.x has it; none of the 2.x functions we bind exist.
+    Deno.writeTextFileSync(
+      `${dir}/dnnl.c`,
+      "typedef struct { int major, minor, patch; const char *hash; unsigned cpu_runtime, gpu_runtime; } v_t;\n" +
+        'static const v_t v = { 3, 4, 1, "0", 1, 0 };\nconst v_t *dnnl_version(void) { return &v; }\n',
+    );
+    const built = new Deno.Command("clang", {
+      args: ["-shared", "-fPIC", "-o", `${dir}/libdnnl.so.3`, `${dir}/dnnl.c`],
+      stderr: "piped",
+    }).outputSync();
+    assert.ok(built.success, new TextDecoder().decode(built.stderr));
+    const code = `import { oneDnnInfo } from "${new URL("nn/cpu/onednn/runtime.ts", ROOT).href}";
+      try { oneDnnInfo(); console.log("loaded"); } catch (e) { console.log(e.message); }`;
+    const result = child(code, { EPSANET_ONEDNN: `${dir}/libdnnl.so.3` });
+    assert.equal(result.stdout.split("\n").length, 1, result.stdout);
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `^EPSANET_ONEDNN=${dir}/libdnnl\\.so\\.3: .*does not load \\(oneDNN 3\\.4\\.1; only 2\\.x is supported\\)`,
+      ),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
