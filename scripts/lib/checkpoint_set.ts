@@ -105,6 +105,8 @@ async function publish(source: string, target: string): Promise<void> {
   try {
     await Deno.link(source, temp);
     await Deno.rename(temp, target);
+    // When target already is a link to source, rename does nothing and leaves temp: remove it.
+    await Deno.remove(temp).catch(() => {});
   } catch {
     await Deno.remove(temp).catch(() => {});
     await copyFileAtomic(source, target);
