@@ -11,6 +11,7 @@ import { readSafetensors, writeSafetensors } from "../mod.ts";
 import { train, type TrainOptions } from "../scripts/train.ts";
 import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
 import { parseMetrics } from "../scripts/lib/metrics.ts";
+import { TEMP_NAME } from "../scripts/lib/run_lock.ts";
 import { lazyTempDir, type Permission, testWith } from "./helpers.ts";
 
 const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
@@ -68,6 +69,8 @@ testWith(
     for (const t of Object.values(published.tensors)) t.dispose();
     const pointer = JSON.parse(await Deno.readTextFile(join(dir, "checkpoint.json")));
     assert.equal(pointer.last, state.checkpointId);
+    const names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
+    assert.deepEqual(names.filter((name) => TEMP_NAME.test(name)), [], "no temporary files left");
     const generations = (await Array.fromAsync(Deno.readDir(join(dir, "generations")))).map((e) => e.name).sort();
     const kept = new Set([pointer.last, pointer.best]);
     assert.deepEqual(generations, [...kept].flatMap((id) => [`${id}.safetensors`, `${id}.state.safetensors`]).sort());
