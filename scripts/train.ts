@@ -107,7 +107,8 @@ Run:
 
 Files in --out: config.json (all options), metrics.jsonl (one JSON object per logged step and per
 epoch), curves.svg (loss and accuracy), last.safetensors (weights with PyTorch names, each epoch),
-last.state.safetensors (optimizer and resume state), best.safetensors (best test top-1).
+last.state.safetensors (optimizer and resume state), best.safetensors (best test top-1); the last.*
+and best files link to generations/, and checkpoint.json commits each checkpoint with one rename.
 Ctrl-C writes a resumable checkpoint after the current step; a second Ctrl-C quits at once.
 
 The seed article's CIFAR-10 recipe:

@@ -129,12 +129,14 @@ testWith("train() writes config, metrics, curves and checkpoints that all parse"
   const names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
   assert.deepEqual(names, [
     "best.safetensors",
+    "checkpoint.json",
     "config.json",
     "curves.svg",
+    "generations",
     "last.safetensors",
     "last.state.safetensors",
     "metrics.jsonl",
-  ]); // and no temporary files left behind
+  ]); // and no temporary files (nor the lock) left behind
 
   const config = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
   assert.equal(config.model, "epsanet50");

@@ -12,8 +12,8 @@
  *   {@linkcode TrainingState} (epoch, batches done, data-loader RNG state, best accuracy,
  *   running sums).
  *
- * Both `last.*` files carry the same `checkpoint_id`; the state file is written last and commits
- * the checkpoint, so a crash between the two renames is detected instead of mixing two steps.
+ * Both `last.*` files carry the same `checkpoint_id`. They are written as a generation under
+ * `generations/` and committed together by one rename of `checkpoint.json` (checkpoint_set.ts).
  *
  * @module
  */

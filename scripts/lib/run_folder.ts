@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { type OptimizerState, readSafetensors, type Safetensors } from "../../mod.ts";
 import { CheckpointError, readTrainingState, type TrainingState } from "./checkpoint.ts";
+import { committedGeneration, readPointer } from "./checkpoint_set.ts";
 import { pathExists } from "./files.ts";
 import { type MetricsRecord, parseMetrics } from "./metrics.ts";
 
@@ -27,6 +28,9 @@ export const RUN_FILES: Readonly<{
   last: string;
   state: string;
   best: string;
+  pointer: string;
+  generations: string;
+  lock: string;
 }> = {
   config: "config.json",
   metrics: "metrics.jsonl",
@@ -34,6 +38,9 @@ export const RUN_FILES: Readonly<{
   last: "last.safetensors",
   state: "last.state.safetensors",
   best: "best.safetensors",
+  pointer: "checkpoint.json",
+  generations: "generations",
+  lock: "train.lock",
 };
 
 /** Paths of a run's files, by role. */
@@ -69,6 +76,25 @@ export function runPaths(dir: string): RunPaths {
 export async function holdsRun(paths: RunPaths): Promise<boolean> {
   for (const path of Object.values(paths)) if (await pathExists(path)) return true;
   return false;
+}
+
+/**
+ * Whether a run has results worth keeping: a checkpoint or weights. A folder with only a config,
+ * metrics or plot is what a run that failed before its first checkpoint leaves; it can start over.
+ *
+ * @param paths The run's paths.
+ * @returns The first such file, or null.
+ * @example
+ * ```ts
+ * import { firstResult, runPaths } from "./run_folder.ts";
+ * console.log(await firstResult(runPaths("/nonexistent"))); // null
+ * ```
+ */
+export async function firstResult(paths: RunPaths): Promise<string | null> {
+  for (const path of [paths.pointer, paths.state, paths.last, paths.best]) {
+    if (await pathExists(path)) return path;
+  }
+  return null;
 }
 
 /** The last checkpoint of a run, read back. The caller disposes it with {@linkcode disposeResumePoint}. */
@@ -114,18 +140,23 @@ export function disposeResumePoint(point: ResumePoint): void {
  * ```
  */
 export async function readResumePoint(paths: RunPaths): Promise<ResumePoint | null> {
-  if (!await pathExists(paths.state)) return null;
-  const { state, optimizer } = await readTrainingState(paths.state);
+  const pointer = await readPointer(paths.pointer);
+  // A run written before generations existed has only last.*; read those.
+  const files = pointer
+    ? await committedGeneration(paths.pointer, pointer, paths.generations)
+    : { weights: paths.last, state: paths.state };
+  if (!pointer && !await pathExists(paths.state)) return null;
+  const { state, optimizer } = await readTrainingState(files.state);
   let weights: Safetensors | null = null;
   try {
     try {
-      weights = await readSafetensors(paths.last);
+      weights = await readSafetensors(files.weights);
     } catch (error) {
       throw new CheckpointError(`${error instanceof Error ? error.message.split("\n")[0] : error}`);
     }
     if (weights.metadata.checkpoint_id !== state.checkpointId) {
       throw new CheckpointError(
-        `${paths.last} and ${paths.state} come from different checkpoints (a write was interrupted); ` +
+        `${files.weights} and ${files.state} come from different checkpoints (a write was interrupted); ` +
           `the run cannot resume exactly`,
       );
     }

@@ -8,7 +8,6 @@
 
 import type { BatchLoader } from "../data.ts";
 import {
-  copyFileAtomic,
   type Device,
   type EvalResult,
   evaluate,
@@ -35,6 +34,7 @@ import {
   runCharts,
   type StepRecord,
 } from "./metrics.ts";
+import { commitGeneration, generationPaths, POINTER_FORMAT, readPointer } from "./checkpoint_set.ts";
 import { renderCharts } from "./plot.ts";
 import { formatDuration, ProgressBar } from "./progress.ts";
 import type { ResumePoint, RunPaths } from "./run_folder.ts";
@@ -211,7 +211,10 @@ export class TrainSession {
     );
   }
 
-  /** Writes metrics, plot and weights, then the state file, which commits the checkpoint. */
+  /**
+   * Writes metrics and plot, then the checkpoint's generation (weights and state, complete), then
+   * commits it with one rename of `checkpoint.json` (see checkpoint_set.ts).
+   */
   async writeCheckpoint(extra: Record<string, string>, improved: boolean): Promise<void> {
     const { state, config, paths } = this;
     state.checkpointId = `${state.step}-${crypto.randomUUID().slice(0, 8)}`;
@@ -234,9 +237,16 @@ export class TrainSession {
       { metadata, integerKeys: this.model.integerStateKeys() },
       paths.last,
     );
-    await writeFileAtomic(paths.last, weights);
-    if (improved) await copyFileAtomic(paths.last, paths.best);
-    await writeTrainingState(paths.state, state, this.optimizer.stateDict());
+    const generation = generationPaths(paths.generations, state.checkpointId);
+    await writeFileAtomic(generation.weights, weights);
+    await writeTrainingState(generation.state, state, this.optimizer.stateDict());
+    const best = improved ? state.checkpointId : (await readPointer(paths.pointer))?.best ?? null;
+    await commitGeneration(
+      paths.pointer,
+      { format: POINTER_FORMAT, last: state.checkpointId, best },
+      paths.generations,
+      paths,
+    );
   }
 
   /** What {@linkcode train} returns at this point. */

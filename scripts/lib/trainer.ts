@@ -30,7 +30,18 @@ import { UsageError } from "./args.ts";
 import type { ModelSpec } from "./checkpoint.ts";
 import { pickDevice } from "./device_flag.ts";
 import { pathExists } from "./files.ts";
-import { disposeResumePoint, holdsRun, readResumePoint, RUN_FILES, type RunPaths, runPaths } from "./run_folder.ts";
+import {
+  disposeResumePoint,
+  firstResult,
+  holdsRun,
+  readResumePoint,
+  type ResumePoint,
+  RUN_FILES,
+  type RunPaths,
+  runPaths,
+} from "./run_folder.ts";
+import { lockRun, removeStaleTemps } from "./run_lock.ts";
+import { publishPointer, readPointer } from "./checkpoint_set.ts";
 import {
   checkOptions,
   defaultOut,
@@ -46,7 +57,12 @@ import { percent, type TrainResult, type TrainRuntime, TrainSession } from "./tr
 export type { StepInfo, TrainResult, TrainRuntime } from "./train_session.ts";
 
 /** The config of a new run, or the saved one merged with the options on `--resume`. */
-async function openConfig(options: TrainOptions, out: string, paths: RunPaths): Promise<TrainConfig> {
+async function openConfig(
+  options: TrainOptions,
+  out: string,
+  paths: RunPaths,
+  log: (line: string) => void,
+): Promise<TrainConfig> {
   if (options.resume) {
     checkOptions(options);
     if (!await pathExists(paths.config)) {
@@ -58,10 +74,29 @@ async function openConfig(options: TrainOptions, out: string, paths: RunPaths): 
   }
   const config = resolveConfig(options);
   validateConfig(config);
-  if (await holdsRun(paths)) {
+  if (await firstResult(paths)) {
     throw new UsageError(`${out} already holds a run; pass --resume to continue it, or choose another --out`);
   }
+  if (await holdsRun(paths)) log(`note: ${out} holds a run that stopped before its first checkpoint; starting it over`);
   return config;
+}
+
+/** The last checkpoint, or null when there is none and nothing would be lost by starting over. */
+async function openResumePoint(out: string, paths: RunPaths, log: (line: string) => void): Promise<ResumePoint | null> {
+  const point = await readResumePoint(paths);
+  const pointer = point && await readPointer(paths.pointer);
+  // A crash between the commit and the publishing left last.* / best behind: bring them up to date.
+  if (pointer) await publishPointer(pointer, paths.generations, paths);
+  if (point) return point;
+  const result = await firstResult(paths);
+  if (result) {
+    throw new UsageError(
+      `--resume: ${out} has no checkpoint to resume from (${RUN_FILES.pointer} and ${RUN_FILES.state} are missing, ` +
+        `but ${result} is there); nothing was changed: restore the missing file, or start a new run with another --out`,
+    );
+  }
+  log(`note: ${out} has no checkpoint yet; starting its run from the beginning`);
+  return null;
 }
 
 /** The training and test loaders of a run. */
@@ -153,17 +188,22 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
   const log = runtime.log ?? ((line: string) => console.log(line));
   const out = options.out ?? defaultOut(options);
   const paths = runPaths(out);
-  const config = await openConfig(options, out, paths);
+  const config = await openConfig(options, out, paths, log);
   const splits = await loadDataset(config.dataset, config.dataDir ? { dataDir: config.dataDir } : {});
   const loaders = makeLoaders(config, splits);
-  let point = options.resume ? await readResumePoint(paths) : null;
-  if (options.resume && !point) log(`note: ${out} has no checkpoint yet; starting its run from the beginning`);
+  await Deno.mkdir(out, { recursive: true });
+  const unlock = await lockRun(paths.lock, log);
+  let point: ResumePoint | null = null;
 
   const previousDevice = defaultDevice();
   let model: Model | null = null;
   let optimizer: Optimizer | null = null;
   let session: TrainSession | null = null;
   try {
+    // Only the lock holder may clear temporaries: another training's live ones look the same.
+    await removeStaleTemps(out);
+    await removeStaleTemps(paths.generations);
+    point = options.resume ? await openResumePoint(out, paths, log) : null;
     if (point && point.state.epochsDone + (point.state.batchesDone > 0 ? 1 : 0) > config.epochs) {
       throw new UsageError(
         `--epochs ${config.epochs} is less than the ${point.state.epochsDone} epochs ${out} has trained; ` +
@@ -172,7 +212,7 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
     }
     const device = pickDevice(config.device);
     setDefaultDevice(device);
-    await Deno.mkdir(out, { recursive: true });
+    await Deno.mkdir(paths.generations, { recursive: true });
 
     // Model and optimiser: fresh (seeded), then overwritten by the checkpoint when resuming.
     const classes = splits.train.classes;
@@ -212,5 +252,6 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
     optimizer?.dispose();
     model?.dispose();
     setDefaultDevice(previousDevice);
+    await unlock();
   }
 }
