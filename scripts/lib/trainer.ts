@@ -154,7 +154,10 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
   const out = options.out ?? defaultOut(options);
   const paths = runPaths(out);
   const config = await openConfig(options, out, paths);
-  const splits = await loadDataset(config.dataset, config.dataDir ? { dataDir: config.dataDir } : {});
+  const splits = await loadDataset(config.dataset, {
+    ...(config.dataDir ? { dataDir: config.dataDir } : {}),
+    imageSize: config.imageSize,
+  });
   const loaders = makeLoaders(config, splits);
   let point = options.resume ? await readResumePoint(paths) : null;
   if (options.resume && !point) log(`note: ${out} has no checkpoint yet; starting its run from the beginning`);
