@@ -69,7 +69,7 @@ export function loadDataset(
 ): Promise<DatasetSplits> {
   if (name === "folder") {
     if (!options.dataDir) throw new Error("--dataset folder needs --data-dir DIR holding train/ and val/ class folders");
-    return Promise.resolve().then(() => loadImageFolder(options.dataDir!, { imageSize: options.imageSize }));
+    return loadImageFolder(options.dataDir, { imageSize: options.imageSize });
   }
   return name === "digits" ? loadDigits() : loadCifar10(options.dataDir ?? defaultDataDir());
 }

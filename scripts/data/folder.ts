@@ -80,11 +80,11 @@ export function folderFiles(classDir: string): string[] {
  * @example
  * ```ts
  * import { loadImageFolder } from "./folder.ts";
- * const { train, test } = loadImageFolder("photos", { imageSize: 64 });
+ * const { train, test } = await loadImageFolder("photos", { imageSize: 64 });
  * console.log(train.classes, test.count);
  * ```
  */
-export function loadImageFolder(dir: string, options: ImageFolderOptions = {}): DatasetSplits {
+export async function loadImageFolder(dir: string, options: ImageFolderOptions = {}): Promise<DatasetSplits> {
   const side = options.imageSize ?? 224;
   const log = options.log ?? ((line: string) => console.warn(line));
   const trainDir = join(dir, "train");
@@ -100,8 +100,8 @@ export function loadImageFolder(dir: string, options: ImageFolderOptions = {}): 
   if (unknown.length > 0) {
     throw new Error(`${testDir} has classes that train/ lacks: ${unknown.join(", ")}; add them to train/ or remove them`);
   }
-  const train = loadSplit(dir, trainDir, classes, side, side, log);
-  const test = loadSplit(dir, testDir, classes, Math.round(side * 256 / 224), side, log);
+  const train = await loadSplit(dir, trainDir, classes, side, side, log);
+  const test = await loadSplit(dir, testDir, classes, Math.round(side * 256 / 224), side, log);
   return { train, test };
 }
 
@@ -114,30 +114,30 @@ function isDirectory(path: string): boolean {
 }
 
 /** Decodes one split; undecodable files are counted, named in one line, and left out. */
-function loadSplit(
+async function loadSplit(
   root: string,
   splitDir: string,
   classes: string[],
   resize: number,
   side: number,
   log: (line: string) => void,
-): ImageDataset {
+): Promise<ImageDataset> {
   const images: Uint8Array[] = [];
   const labels: number[] = [];
   const skipped: string[] = [];
-  classes.forEach((name, label) => {
+  for (const [label, name] of classes.entries()) {
     const classDir = join(splitDir, name);
-    if (!isDirectory(classDir)) return; // a test split may lack a class
+    if (!isDirectory(classDir)) continue; // a test split may lack a class
     for (const path of folderFiles(classDir)) {
       try {
-        images.push(resizeCenterCrop(decodeImage(Deno.readFileSync(path)), resize, side).pixels);
+        images.push(resizeCenterCrop(await decodeImage(Deno.readFileSync(path)), resize, side).pixels);
         labels.push(label);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         skipped.push(`${relative(root, path)} (${reason.split("\n")[0]})`);
       }
     }
-  });
+  }
   if (skipped.length > 0) {
     log(`note: skipped ${skipped.length} file(s) in ${relative(root, splitDir)} that cannot be decoded: ${skipped.join("; ")}`);
   }

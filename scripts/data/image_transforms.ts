@@ -211,64 +211,40 @@ export function resizeCenterCrop(image: RgbImage, resize: number, size: number):
 }
 
 /**
- * The uniform draws RandomResizedCrop makes in one attempt, each in [0, 1).
- *
- * @example
- * ```ts
- * import type { CropDraws } from "./image_transforms.ts";
- * const middle: CropDraws = { area: 0.5, logRatio: 0.5, top: 0.5, left: 0.5 };
- * ```
- */
-export interface CropDraws {
-  /** Picks the area fraction in `scale`. */
-  area: number;
-  /** Picks the log aspect ratio in log(`ratio`). */
-  logRatio: number;
-  /** Picks the top row among the valid ones. */
-  top: number;
-  /** Picks the left column among the valid ones. */
-  left: number;
-}
-
-/**
- * torchvision's `RandomResizedCrop.get_params` from given draws: up to 10 attempts, then the
- * central crop clamped to `ratio`.
+ * torchvision's `RandomResizedCrop.get_params` from uniform draws, taken in torchvision's order:
+ * each of up to 10 attempts draws the area fraction and the log aspect ratio, and a valid one then
+ * draws the top row and the left column; after 10 failures, the central crop clamped to `ratio`.
  *
  * @param height Image height.
  * @param width Image width.
- * @param draw Returns the draws of attempt `n` (called at most 10 times).
+ * @param uniform Returns the next uniform number in [0, 1), such as `() => rng.uniform()`.
  * @param scale Range of the crop's area fraction.
  * @param ratio Range of the crop's aspect ratio (width / height).
  * @returns The box.
  * @example
  * ```ts
  * import { randomResizedCropBox } from "./image_transforms.ts";
- * const box = randomResizedCropBox(100, 100, () => ({ area: 1, logRatio: 0.5, top: 0, left: 0 }));
- * console.log(box.width); // 100
+ * const box = randomResizedCropBox(100, 100, () => 0.5);
+ * console.log(box.width); // 73
  * ```
  */
 export function randomResizedCropBox(
   height: number,
   width: number,
-  draw: (attempt: number) => CropDraws,
+  uniform: () => number,
   scale: readonly [number, number] = [0.08, 1],
   ratio: readonly [number, number] = [3 / 4, 4 / 3],
 ): CropBox {
   const area = height * width;
   const logLo = Math.log(ratio[0]), logHi = Math.log(ratio[1]);
   for (let attempt = 0; attempt < 10; attempt++) {
-    const d = draw(attempt);
-    const target = area * (scale[0] + d.area * (scale[1] - scale[0]));
-    const aspect = Math.exp(logLo + d.logRatio * (logHi - logLo));
+    const target = area * (scale[0] + uniform() * (scale[1] - scale[0]));
+    const aspect = Math.exp(logLo + uniform() * (logHi - logLo));
     const w = roundHalfEven(Math.sqrt(target * aspect));
     const h = roundHalfEven(Math.sqrt(target / aspect));
     if (w > 0 && w <= width && h > 0 && h <= height) {
-      return {
-        top: Math.floor(d.top * (height - h + 1)),
-        left: Math.floor(d.left * (width - w + 1)),
-        height: h,
-        width: w,
-      };
+      const top = Math.floor(uniform() * (height - h + 1));
+      return { top, left: Math.floor(uniform() * (width - w + 1)), height: h, width: w };
     }
   }
   const inRatio = width / height;
@@ -295,12 +271,7 @@ export function randomResizedCropBox(
  * ```
  */
 export function randomResizedCrop(image: RgbImage, size: number, rng: Generator, flipProbability = 0.5): RgbImage {
-  const box = randomResizedCropBox(image.height, image.width, () => ({
-    area: rng.uniform(),
-    logRatio: rng.uniform(),
-    top: rng.uniform(),
-    left: rng.uniform(),
-  }));
+  const box = randomResizedCropBox(image.height, image.width, () => rng.uniform());
   // torchvision crops first, then resizes the crop: the filter never reads outside the box
   const out = resizePil(crop(image, box), size, size);
   return rng.uniform() < flipProbability ? flipHorizontal(out) : out;
