@@ -70,7 +70,10 @@ testPython("JPEG files decode exactly as PIL's libjpeg does", async () => {
 
 Deno.test("a corrupt JPEG is a one-line error, with libjpeg's message", async () => {
   const bad = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0]);
-  await assert.rejects(decodeImage(bad), (e: Error) => /^corrupt JPEG: .+/.test(e.message) && !e.message.includes("\n"));
+  await assert.rejects(
+    decodeImage(bad),
+    (e: Error) => /^corrupt JPEG: .+/.test(e.message) && !e.message.includes("\n"),
+  );
   await assert.rejects(decodeImage(new Uint8Array(8)), /not a JPEG or PNG/);
 });
 

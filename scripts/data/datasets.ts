@@ -68,7 +68,9 @@ export function loadDataset(
   options: { dataDir?: string; imageSize?: number } = {},
 ): Promise<DatasetSplits> {
   if (name === "folder") {
-    if (!options.dataDir) throw new Error("--dataset folder needs --data-dir DIR holding train/ and val/ class folders");
+    if (!options.dataDir) {
+      throw new Error("--dataset folder needs --data-dir DIR holding train/ and val/ class folders");
+    }
     return loadImageFolder(options.dataDir, { imageSize: options.imageSize });
   }
   return name === "digits" ? loadDigits() : loadCifar10(options.dataDir ?? defaultDataDir());

