@@ -118,7 +118,9 @@ testPython("loadImageFolder: sorted classes, recursive files, the corrupt file n
   assert.equal(train.count, 7);
   assert.deepEqual([...train.labels], [0, 0, 0, 0, 1, 1, 1]);
   assert.equal(test.count, 2);
-  assert.equal(train.images.length, 7 * 3 * 12 * 12);
+  assert.equal(train.height, 14); // stored at 12 * 256 / 224 for RandomResizedCrop; test at 12
+  assert.equal(test.height, 12);
+  assert.equal(train.images.length, 7 * 3 * 14 * 14);
   assert.equal(lines.length, 1, lines.join("\n"));
   assert.match(lines[0], /skipped 1 file.*train.*broken\.jpg/);
 });

@@ -2,8 +2,9 @@
  * Image folders with torchvision's `ImageFolder` semantics: `DIR/train/` and `DIR/val/` (or
  * `DIR/test/`), each with one sub-folder per class, classes sorted by name, files found
  * recursively in sorted order. JPEG and PNG files are decoded, converted to RGB as PIL does, and
- * stored at one size: training images Resize(side) + CenterCrop(side), test images the recipe's
- * Resize(side * 256 / 224) + CenterCrop(side). Files that cannot be decoded are skipped and named
+ * stored as squares: training images Resize(side * 256 / 224) + CenterCrop of that side (the
+ * training transform then takes RandomResizedCrop(side) of them each epoch), test images the
+ * recipe's Resize(side * 256 / 224) + CenterCrop(side). Files that cannot be decoded are skipped and named
  * in one line per split.
  *
  * @module
@@ -102,8 +103,9 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions =
       `${testDir} has classes that train/ lacks: ${unknown.join(", ")}; add them to train/ or remove them`,
     );
   }
-  const train = await loadSplit(dir, trainDir, classes, side, side, log);
-  const test = await loadSplit(dir, testDir, classes, Math.round(side * 256 / 224), side, log);
+  const resize = Math.round(side * 256 / 224);
+  const train = await loadSplit(dir, trainDir, classes, resize, resize, log);
+  const test = await loadSplit(dir, testDir, classes, resize, side, log);
   return { train, test };
 }
 

@@ -10,6 +10,7 @@
 import type { Generator } from "../../nn/random.ts";
 import type { Normalization } from "./dataset.ts";
 import type { RgbImage } from "./image_decode.ts";
+import { normalize, type SampleTransform, toFloat } from "./transforms.ts";
 
 /**
  * ImageNet's channel statistics, as in torchvision's reference recipe.
@@ -297,4 +298,31 @@ export function flipHorizontal(image: RgbImage): RgbImage {
   const { width, pixels } = image;
   for (let row = 0; row < 3 * image.height; row++) pixels.subarray(row * width, (row + 1) * width).reverse();
   return image;
+}
+
+/**
+ * The recipe's training transform as a loader transform: RandomResizedCrop(imageSize) of the
+ * stored image, RandomHorizontalFlip, to [0, 1], Normalize.
+ *
+ * @param options Stored geometry, output side, normalisation, flip chance (default 0.5).
+ * @returns The transform.
+ * @example
+ * ```ts
+ * import { IMAGENET_NORMALIZATION, randomResizedCropTransform } from "./image_transforms.ts";
+ * const t = randomResizedCropTransform({ height: 36, width: 36, imageSize: 32, ...IMAGENET_NORMALIZATION });
+ * console.log(t.size); // 32
+ * ```
+ */
+export function randomResizedCropTransform(
+  options: Normalization & { height: number; width: number; imageSize: number; flipProbability?: number },
+): SampleTransform {
+  const { height, width, imageSize, flipProbability = 0.5 } = options;
+  return {
+    size: imageSize,
+    apply(image: Uint8Array, rng: Generator, out: Float32Array): void {
+      const cropped = randomResizedCrop({ width, height, pixels: image }, imageSize, rng, flipProbability);
+      toFloat(cropped.pixels, out);
+      normalize(out, options.mean, options.std, imageSize * imageSize);
+    },
+  };
 }

@@ -27,6 +27,7 @@ import {
   writeFileAtomic,
 } from "../../mod.ts";
 import { UsageError } from "./args.ts";
+import { randomResizedCropTransform } from "../data/image_transforms.ts";
 import type { ModelSpec } from "./checkpoint.ts";
 import { pickDevice } from "./device_flag.ts";
 import { pathExists } from "./files.ts";
@@ -68,9 +69,13 @@ async function openConfig(options: TrainOptions, out: string, paths: RunPaths): 
 function makeLoaders(config: TrainConfig, splits: DatasetSplits): { train: BatchLoader; test: BatchLoader } {
   const normalization = datasetNormalization(config.dataset);
   const geometry = { height: splits.train.height, width: splits.train.width, imageSize: config.imageSize };
+  const testGeometry = { height: splits.test.height, width: splits.test.width, imageSize: config.imageSize };
   const train = new BatchLoader(splits.train, {
     batchSize: config.batchSize,
-    transform: trainTransform({ ...geometry, ...normalization, ...config.augmentation }),
+    // image folders follow the ImageNet recipe: RandomResizedCrop + flip of the larger stored square
+    transform: config.dataset === "folder"
+      ? randomResizedCropTransform({ ...geometry, ...normalization, ...config.augmentation })
+      : trainTransform({ ...geometry, ...normalization, ...config.augmentation }),
     shuffle: true,
     seed: config.seed + 1, // the weights draw from `seed` itself; another stream keeps the two apart
     dropLast: true, // a last batch of one image would give batch norm a zero variance
@@ -83,7 +88,7 @@ function makeLoaders(config: TrainConfig, splits: DatasetSplits): { train: Batch
   }
   const test = new BatchLoader(splits.test, {
     batchSize: config.batchSize,
-    transform: testTransform({ ...geometry, ...normalization }),
+    transform: testTransform({ ...testGeometry, ...normalization }),
     limit: config.limitTest ?? undefined,
   });
   return { train, test };
