@@ -130,6 +130,10 @@ async function main(args: string[]): Promise<number> {
     console.error(`error: --dataset must be cifar10 or digits, got "${values.dataset}"`);
     return 2;
   }
+  if (values.dataset === "folder") {
+    console.error("error: --dataset folder reads your own images and needs no download; train with --data-dir DIR");
+    return 2;
+  }
   try {
     if (values.dataset === "digits") {
       const started = performance.now();

@@ -208,7 +208,10 @@ export async function evaluateCheckpoint(options: EvalOptions): Promise<EvalRepo
   try {
     const spec = parseModelSpec(weights.metadata, file);
     const dataset = options.dataset ?? spec.dataset;
-    const splits = await loadDataset(dataset, options.dataDir ? { dataDir: options.dataDir } : {});
+    const splits = await loadDataset(dataset, {
+      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      imageSize: spec.imageSize,
+    });
     const classes = splits.test.classes;
     if (classes.join("\n") !== spec.classes.join("\n")) {
       const some = (names: string[]): string => names.slice(0, 3).join(", ") + (names.length > 3 ? ", ..." : "");

@@ -71,12 +71,13 @@ Model and data:
                         (default ${TRAIN_DEFAULTS.stem})
   --dataset NAME        ${DATASET_NAMES.join(" | ")} (default ${TRAIN_DEFAULTS.dataset}; prepare cifar10 once with
                         \`deno task data\`)
-  --data-dir DIR        CIFAR-10 cache folder (default $XDG_CACHE_HOME/epsanet-deno or ~/.cache/epsanet-deno)
+  --data-dir DIR        CIFAR-10 cache folder (default $XDG_CACHE_HOME/epsanet-deno or ~/.cache/epsanet-deno);
+                        for --dataset folder, the folder holding train/ and val/ (or test/) class folders
   --image-size N        input side in pixels, at least 8; images are resized bilinearly (default ${TRAIN_DEFAULTS.imageSize})
   --limit-train N       train on the first N training images only
   --limit-test N        evaluate on the first N test images only
   Training augmentation is fixed per dataset: for cifar10 random crops of the image padded by 4
-  pixels and horizontal flips; for digits none.
+  pixels and horizontal flips; for digits none; for folder RandomResizedCrop and horizontal flips.
 
 Optimisation:
   --epochs N            epochs in all (default ${TRAIN_DEFAULTS.epochs})

