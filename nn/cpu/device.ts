@@ -102,7 +102,9 @@ export class CpuDevice implements Device<CpuBuffer> {
   /** The CPU model, the BLAS behind GEMMs and what runs convolutions. */
   describe(): string {
     const info = blasInfo();
-    const gemmText = info.kind === "blas" ? `BLAS ${info.detail}` : `TypeScript GEMM (${info.detail})`;
+    const gemmText = info.kind === "blas"
+      ? `BLAS ${info.detail}`
+      : `${info.kind === "wasm" ? "WebAssembly SIMD" : "TypeScript"} GEMM (${info.detail})`;
     const dnn = oneDnnInfo();
     const convText = dnn.available ? `convolutions: ${dnn.detail}` : `convolutions: im2col + GEMM (${dnn.detail})`;
     return `cpu: ${cpuModel()}, ${navigator.hardwareConcurrency} threads; ${gemmText}; ${convText}`;

@@ -12,6 +12,7 @@
 
 import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, type CBLAS_SYMBOLS, CBLAS_TRANS, describeOpenBlas } from "../../ffi/cblas.ts";
 import { openBlas } from "./native_libraries.ts";
+import { gemmWasm, wasmAvailable } from "./wasm/gemm.ts";
 
 /** A CPU buffer. */
 export type FloatArray = Float32Array | Float64Array;
@@ -50,8 +51,8 @@ type Cblas = Deno.DynamicLibrary<typeof CBLAS_SYMBOLS>["symbols"];
 
 /** What the CPU GEMM runs on. */
 export interface BlasInfo {
-  /** `"blas"` when a native library is used, `"typescript"` otherwise. */
-  kind: "blas" | "typescript";
+  /** `"blas"` for a native library, `"wasm"` for the WebAssembly SIMD GEMM (float32), `"typescript"` otherwise. */
+  kind: "blas" | "wasm" | "typescript";
   /** Library path, config and core, or why the TypeScript path is used. */
   detail: string;
 }
@@ -75,15 +76,43 @@ export function blasInfo(): BlasInfo {
   return info;
 }
 
+/** `EPSANET_BACKEND` (`native`, `wasm` or `typescript`), or undefined when unset or unreadable. */
+function forcedBackend(): string | undefined {
+  let value: string | undefined;
+  try {
+    value = Deno.env.get("EPSANET_BACKEND");
+  } catch {
+    return undefined; // no --allow-env: the default order applies
+  }
+  if (value === undefined || value === "") return undefined;
+  if (!["native", "wasm", "typescript"].includes(value)) {
+    throw new Error(`EPSANET_BACKEND=${value} is not a backend; use native, wasm or typescript (or unset it)`);
+  }
+  return value;
+}
+
+let useWasm = false;
+
 function loadBlas(): Cblas | null {
   if (blas !== undefined) return blas;
+  const forced = forcedBackend();
+  const wasm = forced !== "typescript" && wasmAvailable();
+  if (forced === "wasm" || forced === "typescript") {
+    blas = null;
+    useWasm = forced === "wasm" && wasm;
+    info = useWasm
+      ? { kind: "wasm", detail: "EPSANET_BACKEND=wasm" }
+      : { kind: "typescript", detail: `EPSANET_BACKEND=${forced}` };
+    return blas;
+  }
   const opened = openBlas();
   if (opened.library) {
     blas = opened.library.symbols;
     info = { kind: "blas", detail: `${opened.path}${describeOpenBlas(blas)}` };
   } else {
     blas = null;
-    info = { kind: "typescript", detail: opened.reason };
+    useWasm = wasm;
+    info = { kind: wasm ? "wasm" : "typescript", detail: opened.reason };
   }
   return blas;
 }
@@ -105,7 +134,8 @@ export function gemm(g: HostGemm): void {
   if (g.m === 0 || g.n === 0) return;
   const lib = loadBlas();
   if (lib === null || g.k === 0) {
-    gemmTypeScript(g);
+    if (useWasm && g.c instanceof Float32Array) gemmWasm(g);
+    else gemmTypeScript(g);
     return;
   }
   blasGemm(lib, g);
