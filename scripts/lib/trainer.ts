@@ -29,6 +29,7 @@ import {
 import { UsageError } from "./args.ts";
 import type { ModelSpec } from "./checkpoint.ts";
 import { pickDevice } from "./device_flag.ts";
+import { checkNotDiverged } from "./divergence.ts";
 import { pathExists } from "./files.ts";
 import { disposeResumePoint, holdsRun, readResumePoint, RUN_FILES, type RunPaths, runPaths } from "./run_folder.ts";
 import {
@@ -107,6 +108,12 @@ async function runEpochs(session: TrainSession): Promise<TrainResult> {
       );
     }
     const evaluation = await session.evaluate(epoch);
+    checkNotDiverged(
+      session.model,
+      evaluation ? `epoch ${epoch}` : `epoch ${epoch}, batch ${session.state.batchesDone}`,
+      config.out,
+      evaluation?.loss,
+    );
     if (!evaluation) {
       await session.writeCheckpoint({}, false);
       session.say(

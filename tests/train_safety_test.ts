@@ -1,0 +1,113 @@
+/**
+ * Safety of scripts/train.ts and the other scripts on short real runs: divergence stops the run
+ * without saving, metrics stay readable, compare refuses to overwrite others' files, one name per
+ * option.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { train, type TrainOptions } from "../scripts/train.ts";
+import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
+import { formatMetrics, parseMetrics } from "../scripts/lib/metrics.ts";
+import { errorLines, lazyTempDir, type Permission, runDeno, testWith } from "./helpers.ts";
+
+const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
+const TRAIN = new URL("../scripts/train.ts", import.meta.url).pathname;
+
+/** 48 training images in batches of 16 at 16x16: 3 steps per epoch, 2 epochs. */
+const TINY: TrainOptions = {
+  lr: 0.001,
+  limitTrain: 48,
+  limitTest: 32,
+  batchSize: 16,
+  imageSize: 16,
+  epochs: 2,
+  logEvery: 2,
+  device: "cpu",
+};
+const quiet = { log: () => {}, progress: false };
+const root = lazyTempDir("train_safety_test_");
+let dirCount = 0;
+const freshDir = (): string => join(root(), `run${dirCount++}`);
+
+testWith(
+  "train() stops when eval diverges (NaN running stats), keeping the last finite checkpoint",
+  PERMISSIONS,
+  async () => {
+    const dir = freshDir();
+    const files = ["last.safetensors", "last.state.safetensors", "best.safetensors"];
+    let saved: Uint8Array[] = [];
+    const attempt = train({ ...TINY, out: dir }, {
+      ...quiet,
+      onEpoch: async () => {
+        saved = await Promise.all(files.map((f) => Deno.readFile(join(dir, f))));
+      },
+      beforeStep: ({ step, model }) => {
+        // Train mode normalises with batch statistics, so the training loss stays finite; only
+        // evaluation (running statistics) and the saved buffers see the NaN.
+        if (step !== 5) return;
+        const mean = model.stateDict()["bn1.running_mean"];
+        mean.device.write(mean.buffer, new Float32Array(mean.size).fill(NaN));
+      },
+    });
+    await assert.rejects(attempt, /^Error: Test loss became NaN at epoch 2; the run diverged; .*untouched/);
+    assert.equal(saved.length, files.length);
+    for (const [i, file] of files.entries()) {
+      assert.deepEqual(await Deno.readFile(join(dir, file)), saved[i], `${file} changed`);
+    }
+    const state = await peekTrainingState(join(dir, "last.state.safetensors"));
+    assert.deepEqual([state.epochsDone, state.best?.epoch], [1, 1]);
+    parseMetrics(await Deno.readTextFile(join(dir, "metrics.jsonl")), "metrics.jsonl");
+  },
+);
+
+testWith("train() refuses to save an interrupt checkpoint of non-finite weights", PERMISSIONS, async () => {
+  const dir = freshDir();
+  const controller = new AbortController();
+  const attempt = train({ ...TINY, out: dir }, {
+    ...quiet,
+    signal: controller.signal,
+    beforeStep: ({ step, model }) => {
+      if (step !== 2) return;
+      const mean = model.stateDict()["bn1.running_mean"];
+      mean.device.write(mean.buffer, new Float32Array(mean.size).fill(Infinity));
+      controller.abort();
+    },
+  });
+  await assert.rejects(
+    attempt,
+    /Weights became non-finite \(bn1\.running_mean\) at epoch 1, batch 2; the run diverged/,
+  );
+  assert.equal(await Deno.stat(join(dir, "last.safetensors")).catch(() => null), null);
+});
+
+testWith("train.ts exits 1 with one line on the issue's sgd --lr 1e6 run, metrics readable", [
+  ...PERMISSIONS,
+  "run",
+], async () => {
+  const dir = freshDir();
+  const { code, stdout, stderr } = await runDeno([
+    "run",
+    "-A",
+    TRAIN,
+    ...["--optimizer=sgd", "--lr=1e6", "--epochs=3", "--limit-train=32", "--limit-test=32", "--batch-size=32"],
+    ...["--image-size=16", "--device=cpu", `--out=${dir}`],
+  ]);
+  assert.equal(code, 1, stdout + stderr);
+  const lines = errorLines(stderr);
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0], /^error: (Test loss became NaN|Weights became non-finite|Loss became).*lower --lr/);
+  for (const file of ["last.safetensors", "best.safetensors"]) {
+    assert.equal(await Deno.stat(join(dir, file)).catch(() => null), null, `${file} written`);
+  }
+  const text = await Deno.readTextFile(join(dir, "metrics.jsonl")).catch(() => "");
+  parseMetrics(text, "metrics.jsonl");
+  assert.doesNotMatch(text, /null/);
+});
+
+Deno.test("formatMetrics refuses a non-finite field the reader requires, so it never writes null", () => {
+  const record = { type: "resume" as const, epoch: 1, batch: 0, step: NaN, device: "cpu" };
+  assert.throws(() => formatMetrics([record]), /non-finite "step"/);
+  const good = formatMetrics([{ ...record, step: 3 }]);
+  assert.equal(parseMetrics(good, "demo").length, 1);
+});
