@@ -111,3 +111,39 @@ Deno.test("formatMetrics refuses a non-finite field the reader requires, so it n
   const good = formatMetrics([{ ...record, step: 3 }]);
   assert.equal(parseMetrics(good, "demo").length, 1);
 });
+
+const COMPARE = new URL("../scripts/compare.ts", import.meta.url).pathname;
+
+testWith(
+  "compare.ts refuses to overwrite a file it did not write unless --force",
+  ["read", "write", "run"],
+  async () => {
+    const dir = freshDir();
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify({ model: "resnet50", dataset: "digits" }));
+    await Deno.writeTextFile(
+      join(dir, "metrics.jsonl"),
+      formatMetrics([{ type: "resume", epoch: 0, batch: 0, step: 0, device: "cpu" }]),
+    );
+    const precious = join(root(), "last.safetensors");
+    const note = join(root(), "notes.md");
+    await Deno.writeTextFile(precious, "weights");
+    await Deno.writeTextFile(note, "my notes\n");
+    for (const args of [["--out", precious], ["--out", join(root(), "c.svg"), "--markdown", note]]) {
+      const refused = await runDeno(["run", "-A", COMPARE, dir, ...args]);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(errorLines(refused.stderr)[0], /exists and was not written by this script; pass --force/);
+    }
+    assert.equal(await Deno.readTextFile(precious), "weights");
+    assert.equal(await Deno.readTextFile(note), "my notes\n");
+    // Its own files are overwritten on a rerun; --force overwrites anything.
+    const svg = join(root(), "own.svg");
+    for (let i = 0; i < 2; i++) {
+      const own = await runDeno(["run", "-A", COMPARE, dir, "--out", svg, "--markdown", join(root(), "own.md")]);
+      assert.equal(own.code, 0, own.stderr);
+    }
+    const forced = await runDeno(["run", "-A", COMPARE, dir, "--out", precious, "--force"]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.ok((await Deno.readTextFile(precious)).startsWith("<svg"));
+  },
+);
