@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { train, type TrainOptions } from "../scripts/train.ts";
 import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
 import { formatMetrics, parseMetrics } from "../scripts/lib/metrics.ts";
+import { OLD_FLAG_NAMES, renameOldFlags } from "../scripts/lib/flag_aliases.ts";
 import { errorLines, lazyTempDir, type Permission, runDeno, testWith } from "./helpers.ts";
 
 const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
@@ -145,5 +146,40 @@ testWith(
     const forced = await runDeno(["run", "-A", COMPARE, dir, "--out", precious, "--force"]);
     assert.equal(forced.code, 0, forced.stderr);
     assert.ok((await Deno.readTextFile(precious)).startsWith("<svg"));
+  },
+);
+
+Deno.test("renameOldFlags maps old spellings to the one name, with one notice per name", () => {
+  const notices: string[] = [];
+  const argv = renameOldFlags(
+    ["--limit", "5", "--limit=6", "--device=cpu", "--", "--limit"],
+    OLD_FLAG_NAMES.eval,
+    (l) => {
+      notices.push(l);
+    },
+  );
+  assert.deepEqual(argv, ["--limit-test", "5", "--limit-test=6", "--device=cpu", "--", "--limit"]);
+  assert.deepEqual(notices, ["note: --limit is now called --limit-test; the old name still works"]);
+  assert.equal(OLD_FLAG_NAMES.bench.batch, "batch-size");
+});
+
+testWith(
+  "eval takes train's --limit-test (and --limit with a notice); bench takes --batch-size",
+  ["read", "run"],
+  async () => {
+    const evalScript = new URL("../scripts/eval.ts", import.meta.url).pathname;
+    const bench = new URL("../scripts/bench.ts", import.meta.url).pathname;
+    // Both spellings reach the same value check: 0 is refused with the new name in the message.
+    for (const flag of ["--limit-test", "--limit"]) {
+      const { code, stderr } = await runDeno(["run", "-A", evalScript, "--checkpoint", "x.safetensors", flag, "0"]);
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, /^error: --limit-test /m);
+      assert.equal(/note: --limit is now called --limit-test/.test(stderr), flag === "--limit", stderr);
+    }
+    const help = await runDeno(["run", "-A", bench, "--help"]);
+    assert.match(help.stdout + help.stderr, /--batch-size LIST/);
+    const old = await runDeno(["run", "-A", bench, "--batch", "0"]);
+    assert.match(old.stderr, /note: --batch is now called --batch-size/);
+    assert.match(old.stderr, /error: --batch-size /);
   },
 );
