@@ -183,3 +183,30 @@ testWith(
     assert.match(old.stderr, /error: --batch-size /);
   },
 );
+
+testWith(
+  "--resume --epochs N larger: one note line, the cosine lr continues as if planned for N",
+  PERMISSIONS,
+  async () => {
+    const dir = freshDir();
+    await train({ ...TINY, epochs: 1, schedule: "cosine", out: dir }, quiet);
+    const lines: string[] = [];
+    const extended = await train({ out: dir, resume: true, epochs: 2, device: "cpu" }, {
+      ...quiet,
+      log: (l) => lines.push(l),
+    });
+    const notes = lines.filter((l) => l.startsWith("note:"));
+    assert.equal(notes.length, 1, lines.join("\n"));
+    assert.match(
+      notes[0],
+      /--epochs 2 changes the plan of 1 epochs: the cosine schedule continues as if planned for 2/,
+    );
+    assert.match(notes[0], /not bit-exact/);
+    // Epoch 2 of the extended run uses the lr of a run planned for 2 epochs from the start: cos(pi/2) of it.
+    const epoch2 = extended.epochs.find((e) => e.epoch === 2);
+    assert.ok(epoch2 && Math.abs(epoch2.lr - 0.001 * 0.5) < 1e-9, `lr ${epoch2?.lr}`);
+    const same: string[] = [];
+    await train({ out: dir, resume: true, epochs: 2, device: "cpu" }, { ...quiet, log: (l) => same.push(l) });
+    assert.equal(same.filter((l) => l.startsWith("note:")).length, 0, "no note when the plan is unchanged");
+  },
+);

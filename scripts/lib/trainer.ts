@@ -23,6 +23,7 @@ import {
   type Model,
   NonFiniteLossError,
   type Optimizer,
+  scheduleEpoch,
   setDefaultDevice,
   writeFileAtomic,
 } from "../../mod.ts";
@@ -46,16 +47,21 @@ import { percent, type TrainResult, type TrainRuntime, TrainSession } from "./tr
 
 export type { StepInfo, TrainResult, TrainRuntime } from "./train_session.ts";
 
-/** The config of a new run, or the saved one merged with the options on `--resume`. */
-async function openConfig(options: TrainOptions, out: string, paths: RunPaths): Promise<TrainConfig> {
+/** The config of a new run, or the saved one merged with the options on `--resume` (and its old --epochs). */
+async function openConfig(
+  options: TrainOptions,
+  out: string,
+  paths: RunPaths,
+): Promise<TrainConfig & { savedEpochs?: number }> {
   if (options.resume) {
     checkOptions(options);
     if (!await pathExists(paths.config)) {
       throw new UsageError(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
     }
-    const config = resumeConfig(await readSavedConfig(paths.config), options, out);
+    const saved = await readSavedConfig(paths.config);
+    const config = resumeConfig(saved, options, out);
     validateConfig(config);
-    return config;
+    return { ...config, savedEpochs: saved.epochs };
   }
   const config = resolveConfig(options);
   validateConfig(config);
@@ -88,6 +94,36 @@ function makeLoaders(config: TrainConfig, splits: DatasetSplits): { train: Batch
     limit: config.limitTest ?? undefined,
   });
   return { train, test };
+}
+
+/**
+ * The one line that says what changes when `--resume --epochs N` differs from the run's plan: the
+ * schedule continues as if the run had been planned for N epochs from the start.
+ *
+ * @param config The resumed run's config (with the new --epochs).
+ * @param savedEpochs --epochs of the run's saved config.json.
+ * @param lrNow The learning rate at the resume point under the new plan.
+ * @returns A line starting with `note:`.
+ * @example
+ * ```ts
+ * import { extensionNote } from "./trainer.ts";
+ * import { resolveConfig } from "./train_config.ts";
+ * console.log(extensionNote(resolveConfig({ epochs: 5 }), 3, 4e-4));
+ * ```
+ */
+export function extensionNote(config: TrainConfig, savedEpochs: number, lrNow: number): string {
+  const what = config.schedule === "cosine"
+    ? `the cosine schedule continues as if planned for ${config.epochs} epochs from the start (lr now ${
+      lrNow.toExponential(3)
+    })`
+    : config.schedule === "step"
+    ? `the step schedule keeps --step-size ${config.stepSize} (lr now ${lrNow.toExponential(3)})`
+    : `the lr stays ${config.lr}`;
+  const exact = config.schedule === "cosine"
+    ? `epochs 1-${savedEpochs} followed the ${savedEpochs}-epoch plan, so the run is not bit-exact with one ` +
+      `planned for ${config.epochs}`
+    : `the run equals one planned for ${config.epochs} epochs from the start`;
+  return `note: --epochs ${config.epochs} changes the plan of ${savedEpochs} epochs: ${what}; ${exact}`;
 }
 
 /** The epochs left: train, evaluate, checkpoint; stops with a checkpoint when the signal aborts. */
@@ -160,7 +196,7 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
   const log = runtime.log ?? ((line: string) => console.log(line));
   const out = options.out ?? defaultOut(options);
   const paths = runPaths(out);
-  const config = await openConfig(options, out, paths);
+  const { savedEpochs, ...config } = await openConfig(options, out, paths);
   const splits = await loadDataset(config.dataset, config.dataDir ? { dataDir: config.dataDir } : {});
   const loaders = makeLoaders(config, splits);
   let point = options.resume ? await readResumePoint(paths) : null;
@@ -212,6 +248,17 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
     }
     await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + "\n");
     session.describe();
+    if (session.state.step > 0 && savedEpochs !== undefined && savedEpochs !== config.epochs) {
+      log(extensionNote(
+        config,
+        savedEpochs,
+        schedule?.lrAt(scheduleEpoch(config.schedule, {
+          step: session.state.step,
+          batchesPerEpoch: session.batches,
+          epochsDone: session.state.epochsDone,
+        })) ?? config.lr,
+      ));
+    }
     return await runEpochs(session);
   } finally {
     session?.clearBar();
