@@ -10,6 +10,7 @@ import { train, type TrainOptions } from "../scripts/train.ts";
 import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
 import { formatMetrics, parseMetrics } from "../scripts/lib/metrics.ts";
 import { OLD_FLAG_NAMES, renameOldFlags } from "../scripts/lib/flag_aliases.ts";
+import { evalGapWarning } from "../scripts/lib/eval_gap.ts";
 import { errorLines, lazyTempDir, type Permission, runDeno, testWith } from "./helpers.ts";
 
 const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
@@ -210,3 +211,19 @@ testWith(
     assert.equal(same.filter((l) => l.startsWith("note:")).length, 0, "no note when the plan is unchanged");
   },
 );
+
+Deno.test("evalGapWarning warns in one line only when test top-1 is far below train top-1", () => {
+  const line = evalGapWarning(0.77, 0.1, 32);
+  assert.ok(line !== null && !line.includes("\n"));
+  assert.match(line, /^warning: test top-1 10\.00% is far below train top-1 77\.00% after 32 steps; batch-norm/);
+  assert.equal(evalGapWarning(0.9, 0.85, 1000), null);
+  assert.equal(evalGapWarning(NaN, 0.1, 1), null);
+});
+
+testWith("train() prints the eval-gap warning when eval lags train after a short run", PERMISSIONS, async () => {
+  const lines: string[] = [];
+  const result = await train({ ...TINY, epochs: 1, out: freshDir() }, { ...quiet, log: (l) => lines.push(l) });
+  const [epoch] = result.epochs;
+  const expected = evalGapWarning(epoch.trainTop1, epoch.testTop1, result.step);
+  assert.deepEqual(lines.filter((l) => l.startsWith("warning:")), expected ? [expected] : []);
+});
