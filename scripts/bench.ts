@@ -5,8 +5,8 @@
  * `infer_step_ms`, `infer_img_s`, `peak_train_bytes`).
  *
  * ```sh
- * deno task bench --model epsanet50,resnet50 --image-size 32 --batch 32
- * deno task bench --model epsanet50 --image-size 224 --batch 8 --json --profile
+ * deno task bench --model epsanet50,resnet50 --image-size 32 --batch-size 32
+ * deno task bench --model epsanet50 --image-size 224 --batch-size 8 --json --profile
  * ```
  *
  * @module
@@ -29,6 +29,7 @@ import {
   trainStep,
 } from "../mod.ts";
 import { parseChoice, parseFlags, parseInteger, runMain, UsageError } from "./lib/args.ts";
+import { OLD_FLAG_NAMES, renameOldFlags } from "./lib/flag_aliases.ts";
 
 /** One configuration to time. */
 export interface BenchConfig {
@@ -148,7 +149,7 @@ Lists (comma-separated) run every combination.
 Options:
   --model LIST        ${MODEL_NAMES.join(", ")} (default epsanet50)
   --image-size LIST   square input size (default 32)
-  --batch LIST        batch size (default 32)
+  --batch-size LIST   batch size (default 32; --batch still works)
   --classes N         output classes (default 10)
   --stem NAME         ${STEM_NAMES.join(" | ")} (default ${STEM_NAMES[0]})
   --device NAME       auto | cpu | cuda (default auto)
@@ -171,16 +172,16 @@ function positiveList(name: string, text: string): number[] {
  * @example
  * ```ts
  * import { parseBenchArgs } from "./bench.ts";
- * parseBenchArgs(["--model", "resnet50", "--batch", "8"]);
+ * parseBenchArgs(["--model", "resnet50", "--batch-size", "8"]);
  * ```
  */
 export function parseBenchArgs(
   argv: string[],
 ): { configs: BenchConfig[]; device: string; json: boolean } | null {
-  const { values } = parseFlags(argv, {
+  const { values } = parseFlags(renameOldFlags(argv, OLD_FLAG_NAMES.bench), {
     model: { type: "string", default: "epsanet50" },
     "image-size": { type: "string", default: "32" },
-    batch: { type: "string", default: "32" },
+    "batch-size": { type: "string", default: "32" },
     classes: { type: "string", default: "10" },
     stem: { type: "string", default: STEM_NAMES[0] },
     device: { type: "string", default: "auto" },
@@ -200,7 +201,7 @@ export function parseBenchArgs(
     throw new UsageError(`--device must be auto, cpu or cuda, got "${values.device}"`);
   }
   const sizes = positiveList("image-size", values["image-size"]);
-  const batches = positiveList("batch", values.batch);
+  const batches = positiveList("batch-size", values["batch-size"]);
   const classes = parseInteger("--classes", values.classes);
   const steps = parseInteger("--steps", values.steps);
   const warmup = parseInteger("--warmup", values.warmup, 0);

@@ -17,6 +17,7 @@
  */
 
 import { writeFileAtomic } from "../mod.ts";
+import { checkOverwrite, COMPARE_MARKER, withMarker } from "./lib/own_output.ts";
 import { errorLine, parseFlags, runMain, UsageError } from "./lib/args.ts";
 import { type EpochRecord, epochRecords, parseMetrics } from "./lib/metrics.ts";
 import { type Chart, PALETTE, renderCharts, type Series } from "./lib/plot.ts";
@@ -77,18 +78,22 @@ export interface Comparison {
  * console.log(COMPARE_USAGE);
  * ```
  */
-export const COMPARE_USAGE: string = `Usage: deno task compare RUN_DIR... [--out FILE.svg] [--markdown FILE.md]
+export const COMPARE_USAGE: string =
+  `Usage: deno task compare RUN_DIR... [--out FILE.svg] [--markdown FILE.md] [--force]
 
 Compares training runs (folders written by train.ts): one SVG with each run's test top-1 and loss
 curves, and a Markdown table (run, model, best top-1, epoch time, images/s) printed to stdout.
 
   --out FILE.svg      where the curves go (default compare.svg)
   --markdown FILE.md  also write the table to this file
+  --force             overwrite --out / --markdown even when they exist and were not written by
+                      compare (its files carry a marker comment; those are always overwritten)
   --help              show this help`;
 
 const FLAGS = {
   out: { type: "string" },
   markdown: { type: "string" },
+  force: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -254,9 +259,12 @@ async function main(args: string[]): Promise<number> {
   }
   const out = (values.out as string | undefined) ?? "compare.svg";
   const markdownPath = values.markdown as string | undefined;
+  const force = values.force === true;
+  await checkOverwrite(out, "--out", COMPARE_MARKER, force);
+  if (markdownPath) await checkOverwrite(markdownPath, "--markdown", COMPARE_MARKER, force);
   const { svg, markdown } = await compareRuns(positionals);
-  await writeFileAtomic(out, svg);
-  if (markdownPath) await writeFileAtomic(markdownPath, markdown + "\n");
+  await writeFileAtomic(out, withMarker(svg, COMPARE_MARKER));
+  if (markdownPath) await writeFileAtomic(markdownPath, withMarker(markdown, COMPARE_MARKER) + "\n");
   console.log(markdown);
   console.error(`wrote ${out}${markdownPath ? ` and ${markdownPath}` : ""}`);
   return 0;

@@ -4,7 +4,7 @@
  *
  * ```sh
  * deno task eval --checkpoint runs/epsanet50-digits/best.safetensors
- * deno task eval --checkpoint runs/epsanet50-digits --json --limit 500
+ * deno task eval --checkpoint runs/epsanet50-digits --json --limit-test 500
  * ```
  *
  * @example
@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { createModel, defaultDevice, evaluate, perClassAccuracy, readSafetensors, setDefaultDevice } from "../mod.ts";
 import { BatchLoader, DATASET_NAMES, type DatasetName, isDatasetName, loadDataset, testTransform } from "./data.ts";
 import { errorLine, parseFlags, parseInteger, runMain, UsageError } from "./lib/args.ts";
+import { OLD_FLAG_NAMES, renameOldFlags } from "./lib/flag_aliases.ts";
 import { CheckpointError, checkWeightsFit, parseModelSpec } from "./lib/checkpoint.ts";
 import { checkDeviceSpec, pickDevice } from "./lib/device_flag.ts";
 import { ProgressBar } from "./lib/progress.ts";
@@ -110,7 +111,7 @@ and a confusion matrix. The model, stem, image size and normalisation come from 
   --checkpoint FILE   a .safetensors file from train.ts, or a run folder (its best.safetensors)
   --dataset NAME      ${DATASET_NAMES.join(" | ")} (default: the dataset the checkpoint was trained on)
   --data-dir DIR      CIFAR-10 cache folder (default $XDG_CACHE_HOME/epsanet-deno or ~/.cache/epsanet-deno)
-  --limit N           evaluate the first N test images only
+  --limit-test N      evaluate the first N test images only (as in train; --limit still works)
   --batch-size N      images per batch (default 64)
   --device DEV        auto | cpu | cuda (default auto)
   --json              print one JSON object instead of tables
@@ -122,7 +123,7 @@ const FLAGS = {
   checkpoint: { type: "string" },
   dataset: { type: "string" },
   "data-dir": { type: "string" },
-  limit: { type: "string" },
+  "limit-test": { type: "string" },
   "batch-size": { type: "string" },
   device: { type: "string" },
   json: { type: "boolean" },
@@ -138,11 +139,11 @@ const FLAGS = {
  * @example
  * ```ts
  * import { parseEvalArgs } from "./eval.ts";
- * const { options } = parseEvalArgs(["--checkpoint", "runs/a", "--limit", "100"]);
+ * const { options } = parseEvalArgs(["--checkpoint", "runs/a", "--limit-test", "100"]);
  * ```
  */
 export function parseEvalArgs(argv: readonly string[]): { help: boolean; json: boolean; options: EvalOptions } {
-  const { values } = parseFlags(argv, FLAGS);
+  const { values } = parseFlags(renameOldFlags(argv, OLD_FLAG_NAMES.eval), FLAGS);
   const help = values.help === true;
   const checkpoint = values.checkpoint as string | undefined;
   if (!help && (checkpoint === undefined || checkpoint === "")) {
@@ -157,7 +158,8 @@ export function parseEvalArgs(argv: readonly string[]): { help: boolean; json: b
     options.dataset = dataset;
   }
   if (values["data-dir"] !== undefined) options.dataDir = values["data-dir"] as string;
-  if (values.limit !== undefined) options.limit = parseInteger("--limit", values.limit as string);
+  const limit = values["limit-test"] as string | undefined;
+  if (limit !== undefined) options.limit = parseInteger("--limit-test", limit);
   if (values["batch-size"] !== undefined) {
     options.batchSize = parseInteger("--batch-size", values["batch-size"] as string);
   }
@@ -191,7 +193,7 @@ async function checkpointFile(path: string): Promise<string> {
  */
 export async function evaluateCheckpoint(options: EvalOptions): Promise<EvalReport> {
   const batchSize = options.batchSize ?? 64;
-  for (const [flag, value] of [["--limit", options.limit], ["--batch-size", batchSize]] as const) {
+  for (const [flag, value] of [["--limit-test", options.limit], ["--batch-size", batchSize]] as const) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
       throw new UsageError(`${flag} must be a positive integer, got ${value}`);
     }

@@ -216,6 +216,9 @@ function parsePerfArgs(argv: string[]): PerfOptions | "help" | string {
   };
 }
 
+/** bench.ts calls the batch size --batch-size (torch_bench.py keeps --batch). */
+const ourArgs = (args: string[]): string[] => args.map((a) => a === "--batch" ? "--batch-size" : a);
+
 /** Alternates ours and each PyTorch for `options.rounds` rounds of `config`; keeps the best of each. */
 async function measure(config: PerfConfig, options: PerfOptions): Promise<PerfRow> {
   const common = ["--model", config.model, "--image-size", String(config.imageSize), "--batch", String(config.batch)];
@@ -224,7 +227,7 @@ async function measure(config: PerfConfig, options: PerfOptions): Promise<PerfRo
   let ours: Speed | undefined;
   const torch: (Speed | undefined)[] = options.pythons.map(() => undefined);
   for (let round = 0; round < options.rounds; round++) {
-    ours = best(ours, await runJson(Deno.execPath(), ["run", "-A", bench, ...common, ...counts, "--json"]));
+    ours = best(ours, await runJson(Deno.execPath(), ["run", "-A", bench, ...ourArgs(common), ...counts, "--json"]));
     for (const [i, python] of options.pythons.entries()) {
       const args = [TORCH_BENCH, ...common, ...counts, "--threads", String(options.threads)];
       torch[i] = best(torch[i], await runJson(python, args));

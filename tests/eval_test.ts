@@ -98,7 +98,7 @@ testWith("eval.ts --json prints one JSON object for a run folder", [...PERMISSIO
   const { code, stdout, stderr } = await runEvalScript([
     "--checkpoint",
     dir,
-    "--limit=32",
+    "--limit-test=32",
     "--batch-size=16",
     "--device=cpu",
     "--json",
@@ -145,7 +145,7 @@ testWith("eval.ts refuses damaged and mismatched checkpoints with exit 1", [...P
     [join(root(), "missing.safetensors"), /^error: Cannot read checkpoint .*missing\.safetensors/],
   ];
   for (const [file, pattern] of cases) {
-    const { code, stdout, stderr } = await runEvalScript(["--checkpoint", file, "--device=cpu", "--limit=16"]);
+    const { code, stdout, stderr } = await runEvalScript(["--checkpoint", file, "--device=cpu", "--limit-test=16"]);
     assert.equal(code, 1, `${file}: ${stdout}${stderr}`);
     assert.equal(stdout, "");
     const lines = errorLines(stderr);
@@ -158,8 +158,8 @@ testWith("eval.ts exits 2 with one error line for each bad flag", ["read", "run"
   const cases: string[][] = [
     [],
     ["--checkpoint"],
-    ["--checkpoint", "x.safetensors", "--limit", "0"],
-    ["--checkpoint", "x.safetensors", "--limit", "ten"],
+    ["--checkpoint", "x.safetensors", "--limit-test", "0"],
+    ["--checkpoint", "x.safetensors", "--limit-test", "ten"],
     ["--checkpoint", "x.safetensors", "--batch-size", "-1"],
     ["--checkpoint", "x.safetensors", "--dataset", "imagenet"],
     ["--checkpoint", "x.safetensors", "--device", "tpu"],
@@ -182,7 +182,7 @@ testWith("parseEvalArgs() reads every flag", [], () => {
       "--checkpoint=a.safetensors",
       "--dataset=cifar10",
       "--data-dir=/data",
-      "--limit=5",
+      "--limit-test=5",
       "--batch-size=8",
       "--device=cpu",
       "--json",

@@ -10,14 +10,14 @@ import { errorLines, runDeno, testWith } from "./helpers.ts";
 const script = (name: string): string => new URL(`../scripts/${name}.ts`, import.meta.url).pathname;
 
 testWith(
-  "bench --batch 1 at 32x32 fails with one line saying what to change",
+  "bench --batch-size 1 at 32x32 fails with one line saying what to change",
   ["run", "read", "env", "ffi"],
   async () => {
     const { code, stderr } = await runDeno([
       "run",
       "--allow-all",
       script("bench"),
-      "--batch",
+      "--batch-size",
       "1",
       "--steps",
       "1",

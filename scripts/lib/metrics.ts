@@ -131,10 +131,11 @@ export function parseMetrics(text: string, label: string): MetricsRecord[] {
 }
 
 /**
- * Serialises records as JSON Lines.
+ * Serialises records as JSON Lines, so that {@linkcode parseMetrics} reads them back.
  *
  * @param records The records.
  * @returns One JSON object per line, with a final newline.
+ * @throws An Error when a field the reader requires is NaN or infinite (JSON would write null).
  * @example
  * ```ts
  * import { formatMetrics } from "./metrics.ts";
@@ -142,6 +143,13 @@ export function parseMetrics(text: string, label: string): MetricsRecord[] {
  * ```
  */
 export function formatMetrics(records: readonly MetricsRecord[]): string {
+  // JSON writes NaN and infinities as null, which parseMetrics rejects: refuse them here instead.
+  for (const record of records) {
+    const field = REQUIRED[record.type]?.find((key) =>
+      !Number.isFinite((record as unknown as Record<string, number>)[key])
+    );
+    if (field) throw new Error(`metrics record of type "${record.type}" has a non-finite "${field}"; not written`);
+  }
   return records.map((r) => JSON.stringify(r)).join("\n") + (records.length ? "\n" : "");
 }
 

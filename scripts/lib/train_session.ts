@@ -35,6 +35,7 @@ import {
   type StepRecord,
 } from "./metrics.ts";
 import { commitGeneration, generationPaths, POINTER_FORMAT, readPointer } from "./checkpoint_set.ts";
+import { evalGapWarning } from "./eval_gap.ts";
 import { renderCharts } from "./plot.ts";
 import { formatDuration, ProgressBar } from "./progress.ts";
 import type { ResumePoint, RunPaths } from "./run_folder.ts";
@@ -411,6 +412,8 @@ export class TrainSession {
         `${formatDuration(record.seconds)} | ${record.trainImagesPerSecond.toFixed(1)} img/s train, ` +
         `${record.evalImagesPerSecond.toFixed(1)} img/s test`,
     );
+    const gap = evalGapWarning(record.trainTop1, record.testTop1, state.step);
+    if (gap) this.say(gap);
     return record;
   }
 }

@@ -23,6 +23,7 @@ import {
   type Model,
   NonFiniteLossError,
   type Optimizer,
+  scheduleEpoch,
   setDefaultDevice,
   writeFileAtomic,
 } from "../../mod.ts";
@@ -30,6 +31,7 @@ import { UsageError } from "./args.ts";
 import { randomResizedCropTransform } from "../data/image_transforms.ts";
 import type { ModelSpec } from "./checkpoint.ts";
 import { pickDevice } from "./device_flag.ts";
+import { checkNotDiverged } from "./divergence.ts";
 import { pathExists } from "./files.ts";
 import {
   disposeResumePoint,
@@ -57,21 +59,22 @@ import { percent, type TrainResult, type TrainRuntime, TrainSession } from "./tr
 
 export type { StepInfo, TrainResult, TrainRuntime } from "./train_session.ts";
 
-/** The config of a new run, or the saved one merged with the options on `--resume`. */
+/** The config of a new run, or the saved one merged with the options on `--resume` (and its old --epochs). */
 async function openConfig(
   options: TrainOptions,
   out: string,
   paths: RunPaths,
   log: (line: string) => void,
-): Promise<TrainConfig> {
+): Promise<TrainConfig & { savedEpochs?: number }> {
   if (options.resume) {
     checkOptions(options);
     if (!await pathExists(paths.config)) {
       throw new UsageError(`--resume: ${out} holds no run (no ${RUN_FILES.config}); start one without --resume`);
     }
-    const config = resumeConfig(await readSavedConfig(paths.config), options, out);
+    const saved = await readSavedConfig(paths.config);
+    const config = resumeConfig(saved, options, out);
     validateConfig(config);
-    return config;
+    return { ...config, savedEpochs: saved.epochs };
   }
   const config = resolveConfig(options);
   validateConfig(config);
@@ -129,6 +132,36 @@ function makeLoaders(config: TrainConfig, splits: DatasetSplits): { train: Batch
   return { train, test };
 }
 
+/**
+ * The one line that says what changes when `--resume --epochs N` differs from the run's plan: the
+ * schedule continues as if the run had been planned for N epochs from the start.
+ *
+ * @param config The resumed run's config (with the new --epochs).
+ * @param savedEpochs --epochs of the run's saved config.json.
+ * @param lrNow The learning rate at the resume point under the new plan.
+ * @returns A line starting with `note:`.
+ * @example
+ * ```ts
+ * import { extensionNote } from "./trainer.ts";
+ * import { resolveConfig } from "./train_config.ts";
+ * console.log(extensionNote(resolveConfig({ epochs: 5 }), 3, 4e-4));
+ * ```
+ */
+export function extensionNote(config: TrainConfig, savedEpochs: number, lrNow: number): string {
+  const what = config.schedule === "cosine"
+    ? `the cosine schedule continues as if planned for ${config.epochs} epochs from the start (lr now ${
+      lrNow.toExponential(3)
+    })`
+    : config.schedule === "step"
+    ? `the step schedule keeps --step-size ${config.stepSize} (lr now ${lrNow.toExponential(3)})`
+    : `the lr stays ${config.lr}`;
+  const exact = config.schedule === "cosine"
+    ? `epochs 1-${savedEpochs} followed the ${savedEpochs}-epoch plan, so the run is not bit-exact with one ` +
+      `planned for ${config.epochs}`
+    : `the run equals one planned for ${config.epochs} epochs from the start`;
+  return `note: --epochs ${config.epochs} changes the plan of ${savedEpochs} epochs: ${what}; ${exact}`;
+}
+
 /** The epochs left: train, evaluate, checkpoint; stops with a checkpoint when the signal aborts. */
 async function runEpochs(session: TrainSession): Promise<TrainResult> {
   const { config, runtime } = session;
@@ -147,6 +180,12 @@ async function runEpochs(session: TrainSession): Promise<TrainResult> {
       );
     }
     const evaluation = await session.evaluate(epoch);
+    checkNotDiverged(
+      session.model,
+      evaluation ? `epoch ${epoch}` : `epoch ${epoch}, batch ${session.state.batchesDone}`,
+      config.out,
+      evaluation?.loss,
+    );
     if (!evaluation) {
       await session.writeCheckpoint({}, false);
       session.say(
@@ -193,7 +232,7 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
   const log = runtime.log ?? ((line: string) => console.log(line));
   const out = options.out ?? defaultOut(options);
   const paths = runPaths(out);
-  const config = await openConfig(options, out, paths, log);
+  const { savedEpochs, ...config } = await openConfig(options, out, paths, log);
   const splits = await loadDataset(config.dataset, {
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),
     imageSize: config.imageSize,
@@ -253,6 +292,17 @@ export async function train(options: TrainOptions, runtime: TrainRuntime = {}): 
     }
     await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + "\n");
     session.describe();
+    if (session.state.step > 0 && savedEpochs !== undefined && savedEpochs !== config.epochs) {
+      log(extensionNote(
+        config,
+        savedEpochs,
+        schedule?.lrAt(scheduleEpoch(config.schedule, {
+          step: session.state.step,
+          batchesPerEpoch: session.batches,
+          epochsDone: session.state.epochsDone,
+        })) ?? config.lr,
+      ));
+    }
     return await runEpochs(session);
   } finally {
     session?.clearBar();
