@@ -7,6 +7,7 @@
 import { CIFAR10_NORMALIZATION, defaultDataDir, loadCifar10 } from "./cifar10.ts";
 import type { DatasetSplits, Normalization } from "./dataset.ts";
 import { DIGITS_NORMALIZATION, loadDigits } from "./digits.ts";
+import { IDX_SOURCES, loadIdxDataset } from "./idx.ts";
 
 /**
  * The datasets the scripts know.
@@ -14,10 +15,15 @@ import { DIGITS_NORMALIZATION, loadDigits } from "./digits.ts";
  * @example
  * ```ts
  * import { DATASET_NAMES } from "./datasets.ts";
- * console.log(DATASET_NAMES.join("|")); // cifar10|digits
+ * console.log(DATASET_NAMES.join("|")); // cifar10|digits|mnist|fashion-mnist
  * ```
  */
-export const DATASET_NAMES: readonly ["cifar10", "digits"] = ["cifar10", "digits"];
+export const DATASET_NAMES: readonly ["cifar10", "digits", "mnist", "fashion-mnist"] = [
+  "cifar10",
+  "digits",
+  "mnist",
+  "fashion-mnist",
+];
 
 /**
  * A dataset name.
@@ -60,7 +66,10 @@ export function isDatasetName(name: string): name is DatasetName {
  * ```
  */
 export function loadDataset(name: DatasetName, options: { dataDir?: string } = {}): Promise<DatasetSplits> {
-  return name === "digits" ? loadDigits() : loadCifar10(options.dataDir ?? defaultDataDir());
+  if (name === "digits") return loadDigits();
+  // IDX datasets live in their own sub-folder of the cache unless --data-dir names one.
+  if (name === "mnist" || name === "fashion-mnist") return loadIdxDataset(name, options.dataDir ?? idxDataDir(name));
+  return loadCifar10(options.dataDir ?? defaultDataDir());
 }
 
 /**
@@ -75,5 +84,21 @@ export function loadDataset(name: DatasetName, options: { dataDir?: string } = {
  * ```
  */
 export function datasetNormalization(name: DatasetName): Normalization {
+  if (name === "mnist" || name === "fashion-mnist") return IDX_SOURCES[name].normalization;
   return name === "digits" ? DIGITS_NORMALIZATION : CIFAR10_NORMALIZATION;
+}
+
+/**
+ * The default folder of an IDX dataset: a sub-folder of the cache.
+ *
+ * @param name "mnist" or "fashion-mnist".
+ * @returns The folder path.
+ * @example
+ * ```ts
+ * import { idxDataDir } from "./datasets.ts";
+ * console.log(idxDataDir("mnist").endsWith("mnist")); // true
+ * ```
+ */
+export function idxDataDir(name: "mnist" | "fashion-mnist"): string {
+  return `${defaultDataDir()}/${name}`;
 }
