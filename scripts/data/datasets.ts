@@ -9,6 +9,7 @@ import type { DatasetSplits, Normalization } from "./dataset.ts";
 import { DIGITS_NORMALIZATION, loadDigits } from "./digits.ts";
 import { loadImageFolder } from "./folder.ts";
 import { IMAGENET_NORMALIZATION } from "./image_transforms.ts";
+import { IDX_SOURCES, loadIdxDataset } from "./idx.ts";
 
 /**
  * The datasets the scripts know.
@@ -16,10 +17,16 @@ import { IMAGENET_NORMALIZATION } from "./image_transforms.ts";
  * @example
  * ```ts
  * import { DATASET_NAMES } from "./datasets.ts";
- * console.log(DATASET_NAMES.join("|")); // cifar10|digits|folder
+ * console.log(DATASET_NAMES.join("|")); // cifar10|digits|mnist|fashion-mnist|folder
  * ```
  */
-export const DATASET_NAMES: readonly ["cifar10", "digits", "folder"] = ["cifar10", "digits", "folder"];
+export const DATASET_NAMES: readonly ["cifar10", "digits", "mnist", "fashion-mnist", "folder"] = [
+  "cifar10",
+  "digits",
+  "mnist",
+  "fashion-mnist",
+  "folder",
+];
 
 /**
  * A dataset name.
@@ -73,7 +80,10 @@ export function loadDataset(
     }
     return loadImageFolder(options.dataDir, { imageSize: options.imageSize });
   }
-  return name === "digits" ? loadDigits() : loadCifar10(options.dataDir ?? defaultDataDir());
+  if (name === "digits") return loadDigits();
+  // IDX datasets live in their own sub-folder of the cache unless --data-dir names one.
+  if (name === "mnist" || name === "fashion-mnist") return loadIdxDataset(name, options.dataDir ?? idxDataDir(name));
+  return loadCifar10(options.dataDir ?? defaultDataDir());
 }
 
 /**
@@ -89,5 +99,21 @@ export function loadDataset(
  */
 export function datasetNormalization(name: DatasetName): Normalization {
   if (name === "folder") return IMAGENET_NORMALIZATION;
+  if (name === "mnist" || name === "fashion-mnist") return IDX_SOURCES[name].normalization;
   return name === "digits" ? DIGITS_NORMALIZATION : CIFAR10_NORMALIZATION;
+}
+
+/**
+ * The default folder of an IDX dataset: a sub-folder of the cache.
+ *
+ * @param name "mnist" or "fashion-mnist".
+ * @returns The folder path.
+ * @example
+ * ```ts
+ * import { idxDataDir } from "./datasets.ts";
+ * console.log(idxDataDir("mnist").endsWith("mnist")); // true
+ * ```
+ */
+export function idxDataDir(name: "mnist" | "fashion-mnist"): string {
+  return `${defaultDataDir()}/${name}`;
 }

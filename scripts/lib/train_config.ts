@@ -204,6 +204,9 @@ export const DATASET_DEFAULTS: Readonly<
   digits: { schedule: "cosine", augmentation: { padding: 0, flipProbability: 0 } },
   cifar10: { schedule: "none", augmentation: { padding: 4, flipProbability: 0.5 } },
   folder: { schedule: "cosine", augmentation: { padding: 0, flipProbability: 0.5 } },
+  mnist: { schedule: "cosine", augmentation: { padding: 0, flipProbability: 0 } },
+  // Clothes are left-right symmetric, digits are not.
+  "fashion-mnist": { schedule: "cosine", augmentation: { padding: 0, flipProbability: 0.5 } },
 };
 
 /** Options that may differ from the saved config on `--resume`. */
