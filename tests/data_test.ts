@@ -726,7 +726,7 @@ testWith("CLI: --help exits 0, bad arguments exit 2 with one line on stderr", ["
   const help = await runCli("--help");
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: deno task data/);
-  for (const args of [["--bogus"], ["--dataset", "mnist"], ["stray"], ["--dataset"]]) {
+  for (const args of [["--bogus"], ["--dataset", "svhn"], ["stray"], ["--dataset"]]) {
     const { code, stdout, stderr } = await runCli(...args);
     assert.equal(code, 2, `${args}: exit code`);
     assert.equal(stdout, "");

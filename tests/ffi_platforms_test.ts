@@ -157,7 +157,7 @@ console.log(blasInfo().kind, oneDnnInfo().available, c.join(","));`;
 
 testWith("with the native libraries switched off, one line says so, however many kernels run", ["run"], () => {
   const off = child(WORK, { EPSANET_BLAS: "none", EPSANET_ONEDNN: "none" });
-  assert.equal(off.stdout, "typescript false 3,4,6,8");
+  assert.equal(off.stdout, "wasm false 3,4,6,8");
   assert.deepEqual(off.notices, [
     "epsanet: OpenBLAS/oneDNN switched off (EPSANET_BLAS=none EPSANET_ONEDNN=none); using the built-in kernels",
   ]);

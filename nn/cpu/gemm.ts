@@ -14,38 +14,8 @@ import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, type CBLAS_SYMBOLS, CBLAS_TRANS, descr
 import { openBlas } from "./native_libraries.ts";
 import { gemmWasm, wasmAvailable } from "./wasm/gemm.ts";
 
-/** A CPU buffer. */
-export type FloatArray = Float32Array | Float64Array;
-
-/** Arguments of one row-major GEMM on host arrays, offsets in elements. */
-export interface HostGemm {
-  /** Use Aᵀ (A stored k x m). */
-  transA: boolean;
-  /** Use Bᵀ (B stored n x k). */
-  transB: boolean;
-  /** Rows of C. */
-  m: number;
-  /** Columns of C. */
-  n: number;
-  /** Inner dimension. */
-  k: number;
-  /** Product scale. */
-  alpha: number;
-  /** Left matrix. */
-  a: FloatArray;
-  /** Offset of A's first element. */
-  aOffset: number;
-  /** Right matrix. */
-  b: FloatArray;
-  /** Offset of B's first element. */
-  bOffset: number;
-  /** Scale of the existing C; 0 means C is not read. */
-  beta: number;
-  /** Output. */
-  c: FloatArray;
-  /** Offset of C's first element. */
-  cOffset: number;
-}
+export type { FloatArray, HostGemm } from "./gemm_args.ts";
+import type { FloatArray, HostGemm } from "./gemm_args.ts";
 
 type Cblas = Deno.DynamicLibrary<typeof CBLAS_SYMBOLS>["symbols"];
 

@@ -7,7 +7,7 @@
  */
 
 import { WASM_BASE64 } from "./binary.ts";
-import type { HostGemm } from "../gemm.ts";
+import type { HostGemm } from "../gemm_args.ts";
 
 interface Exports {
   memory: WebAssembly.Memory;
