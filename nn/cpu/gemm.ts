@@ -15,7 +15,7 @@ import { openBlas } from "./native_libraries.ts";
 import { gemmWasm, wasmAvailable } from "./wasm/gemm.ts";
 
 export type { FloatArray, HostGemm } from "./gemm_args.ts";
-import type { FloatArray, HostGemm } from "./gemm_args.ts";
+import type { HostGemm } from "./gemm_args.ts";
 
 type Cblas = Deno.DynamicLibrary<typeof CBLAS_SYMBOLS>["symbols"];
 
