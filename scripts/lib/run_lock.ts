@@ -20,7 +20,11 @@ import { UsageError } from "./args.ts";
  */
 export const TEMP_NAME: RegExp = /^\..+\.tmp-[0-9a-f]{8}$/;
 
-/** Whether process `pid` is alive (Linux and other systems with /proc; elsewhere: assumed alive). */
+/**
+ * Whether process `pid` is alive (Linux and other systems with /proc; elsewhere: assumed alive).
+ * `/proc/N` also exists when N is a thread of another process, and a zombie keeps its entry, so
+ * both are told apart: a busy machine reuses ids fast, and a lock must not outlive its holder.
+ */
 function processAlive(pid: number): boolean {
   if (pid === Deno.pid) return true;
   try {
@@ -28,12 +32,14 @@ function processAlive(pid: number): boolean {
   } catch {
     return true; // no /proc: cannot tell, so never take a lock over
   }
+  let status: string;
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
   } catch {
     return false;
   }
+  const field = (name: string) => status.match(new RegExp(`^${name}:\\s*(\\S+)`, "m"))?.[1];
+  return field("Tgid") === String(pid) && field("State") !== "Z";
 }
 
 /**
