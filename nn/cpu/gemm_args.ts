@@ -5,35 +5,20 @@
  * @module
  */
 
+import type { GemmArgs } from "../device/dense.ts";
+
 /** A CPU buffer. */
 export type FloatArray = Float32Array | Float64Array;
 
-/** Arguments of one row-major GEMM on host arrays, offsets in elements. */
-export interface HostGemm {
-  /** Use Aᵀ (A stored k x m). */
-  transA: boolean;
-  /** Use Bᵀ (B stored n x k). */
-  transB: boolean;
-  /** Rows of C. */
-  m: number;
-  /** Columns of C. */
-  n: number;
-  /** Inner dimension. */
-  k: number;
-  /** Product scale. */
-  alpha: number;
-  /** Left matrix. */
-  a: FloatArray;
+/**
+ * Arguments of one row-major GEMM on host arrays: the device-generic {@linkcode GemmArgs} without
+ * batching, plus the element offset of each matrix in its array.
+ */
+export type HostGemm = Omit<GemmArgs<FloatArray>, "batch" | "strideA" | "strideB" | "strideC"> & {
   /** Offset of A's first element. */
   aOffset: number;
-  /** Right matrix. */
-  b: FloatArray;
   /** Offset of B's first element. */
   bOffset: number;
-  /** Scale of the existing C; 0 means C is not read. */
-  beta: number;
-  /** Output. */
-  c: FloatArray;
   /** Offset of C's first element. */
   cOffset: number;
-}
+};
