@@ -11,6 +11,7 @@ import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
 import { formatMetrics, parseMetrics } from "../scripts/lib/metrics.ts";
 import { OLD_FLAG_NAMES, renameOldFlags } from "../scripts/lib/flag_aliases.ts";
 import { evalGapWarning } from "../scripts/lib/eval_gap.ts";
+import { poisonedRun } from "./helpers/poisoned_run.ts";
 import { errorLines, lazyTempDir, type Permission, runDeno, testWith } from "./helpers.ts";
 
 const PERMISSIONS: Permission[] = ["read", "write", "ffi", "env"];
@@ -37,26 +38,11 @@ testWith(
   PERMISSIONS,
   async () => {
     const dir = freshDir();
-    const files = ["last.safetensors", "last.state.safetensors", "best.safetensors"];
-    let saved: Uint8Array[] = [];
-    const attempt = train({ ...TINY, out: dir }, {
-      ...quiet,
-      onEpoch: async () => {
-        saved = await Promise.all(files.map((f) => Deno.readFile(join(dir, f))));
-      },
-      beforeStep: ({ step, model }) => {
-        // Train mode normalises with batch statistics, so the training loss stays finite; only
-        // evaluation (running statistics) and the saved buffers see the NaN.
-        if (step !== 5) return;
-        const mean = model.stateDict()["bn1.running_mean"];
-        mean.device.write(mean.buffer, new Float32Array(mean.size).fill(NaN));
-      },
-    });
-    await assert.rejects(attempt, /^Error: Test loss became NaN at epoch 2; the run diverged; .*untouched/);
-    assert.equal(saved.length, files.length);
-    for (const [i, file] of files.entries()) {
-      assert.deepEqual(await Deno.readFile(join(dir, file)), saved[i], `${file} changed`);
-    }
+    // Train mode normalises with batch statistics, so the training loss stays finite; only
+    // evaluation (running statistics) and the saved buffers see the NaN.
+    const run = poisonedRun({ ...TINY, out: dir }, quiet, { step: 5, tensor: "bn1.running_mean", value: NaN });
+    await assert.rejects(run.attempt, /^Error: Test loss became NaN at epoch 2; the run diverged; .*untouched/);
+    await run.assertCheckpointUntouched();
     const state = await peekTrainingState(join(dir, "last.state.safetensors"));
     assert.deepEqual([state.epochsDone, state.best?.epoch], [1, 1]);
     parseMetrics(await Deno.readTextFile(join(dir, "metrics.jsonl")), "metrics.jsonl");

@@ -9,6 +9,7 @@ import { createModel, loadWeights, memory } from "../mod.ts";
 import { parseTrainArgs, train, type TrainOptions, type TrainResult } from "../scripts/train.ts";
 import { peekTrainingState } from "../scripts/lib/checkpoint.ts";
 import { type MetricsRecord, parseMetrics } from "../scripts/lib/metrics.ts";
+import { poisonedRun } from "./helpers/poisoned_run.ts";
 import {
   type CommandOutput,
   errorLines,
@@ -243,24 +244,9 @@ testWith("train() interrupted mid-epoch resumes exactly, twice", PERMISSIONS, as
 
 testWith("train() stops on a NaN loss and leaves the last checkpoint untouched", PERMISSIONS, async () => {
   const dir = freshDir();
-  const files = ["last.safetensors", "last.state.safetensors", "best.safetensors"];
-  let saved: Uint8Array[] = [];
-  const attempt = train({ ...TINY, out: dir }, {
-    ...quiet,
-    onEpoch: async () => {
-      saved = await Promise.all(files.map((f) => Deno.readFile(join(dir, f))));
-    },
-    beforeStep: ({ step, model }) => {
-      if (step !== 5) return;
-      const weight = model.stateDict()["fc.weight"];
-      weight.device.write(weight.buffer, new Float32Array(weight.size).fill(NaN));
-    },
-  });
-  await assert.rejects(attempt, /Loss became NaN at epoch 2, batch 2 \(step 5.*last checkpoint .* is untouched/);
-  assert.equal(saved.length, 3);
-  for (const [i, file] of files.entries()) {
-    assert.deepEqual(await Deno.readFile(join(dir, file)), saved[i], `${file} changed`);
-  }
+  const run = poisonedRun({ ...TINY, out: dir }, quiet, { step: 5, tensor: "fc.weight", value: NaN });
+  await assert.rejects(run.attempt, /Loss became NaN at epoch 2, batch 2 \(step 5.*last checkpoint .* is untouched/);
+  await run.assertCheckpointUntouched();
   const state = await peekTrainingState(join(dir, "last.state.safetensors"));
   assert.deepEqual([state.epochsDone, state.batchesDone], [1, 0]);
 });
